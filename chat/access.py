@@ -1,0 +1,81 @@
+"""The only road from a thread id to a thread, for a given user.
+
+A thread the user may not see is `not_found`, exactly as if it did not exist:
+an id never reveals whether it is in use. Checked at every frame, against the
+database as it is now, never against what a socket was told earlier.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.roles import Actor, Role
+from chat.errors import conflict, forbidden, not_found
+from chat.models import Thread, ThreadStatus
+
+
+def _visible_threads(actor: Actor) -> QuerySet[Thread]:
+    threads = Thread.objects.with_people()
+    if actor.role == Role.MEMBER:
+        return threads.filter(member_id=actor.id)
+    if actor.role == Role.COACH:
+        # Her threads: assigned now, or resolved while she held them. A coach
+        # unassigned by a transfer or requeue loses the thread at once.
+        return threads.filter(coach_id=actor.id)
+    if actor.role == Role.SUPERVISOR:
+        return threads
+    return threads.none()
+
+
+def thread_for_reader(actor: Actor, thread_id: int, *, lock: bool = False) -> Thread:
+    """The thread if the actor may read it; not_found otherwise.
+
+    lock=True takes the row lock (PostgreSQL; SQLite's write transactions are
+    already serialized): every change to a thread's seq or state goes through it.
+    """
+    threads = _visible_threads(actor).filter(pk=thread_id)
+    if lock:
+        threads = threads.select_for_update(of=("self",))
+    thread = threads.first()
+    if thread is None:
+        raise not_found()
+    return thread
+
+
+def require_participant(actor: Actor, thread: Thread) -> None:
+    """The actor may post, type and mark read here: the member, or the assigned coach."""
+    if actor.role == Role.SUPERVISOR:
+        raise forbidden("supervisors watch threads; they do not post in them")
+    if actor.role == Role.COACH and thread.status != ThreadStatus.ACTIVE:
+        raise conflict(f"the thread is {thread.status}; only its assigned coach may post")
+
+
+def require_staff(actor: Actor, thread: Thread, action: str) -> None:
+    """Tag, transfer and resolve belong to the assigned coach and to supervisors."""
+    if actor.role == Role.MEMBER:
+        raise forbidden(f"members cannot {action} threads")
+
+
+def thread_for_claim(actor: Actor, thread_id: int) -> Thread:
+    """A queued thread a coach may claim, locked; conflict if it is no longer queued."""
+    if actor.role != Role.COACH:
+        # A member may see her own thread, so the refusal is forbidden, not not_found.
+        thread_for_reader(actor, thread_id)
+        raise forbidden("only coaches claim threads from the queue")
+    thread = (
+        Thread.objects.with_people()
+        .select_for_update(of=("self",))
+        .exclude(status=ThreadStatus.NEW)
+        .filter(pk=thread_id)
+        .first()
+    )
+    if thread is None:
+        raise not_found()
+    if thread.status != ThreadStatus.QUEUED:
+        raise conflict("the thread is no longer in the queue")
+    return thread
+
+
+def require_role(actor: Actor, role: Role, action: str) -> None:
+    if actor.role != role:
+        raise forbidden(f"only {role.value}s can {action}")

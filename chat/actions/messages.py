@@ -1,0 +1,169 @@
+"""Sending a message: the hot path, one transaction per frame.
+
+Lock the thread row → find an earlier send with this client_id (then answer with
+its ack, store nothing) → next seq → insert → triage a member's text → state
+changes (enqueue, reopen, reply clock) → commit → events. The seq comes from the
+locked row, so concurrent senders on any number of processes get 1, 2, 3 … in
+commit order with no gap: a failed transaction takes its seq with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.roles import Actor, Role
+from chat.access import require_participant, thread_for_reader
+from chat.actions.notify import message_events, thread_changed, thread_save
+from chat.errors import conflict
+from chat.events import send_on_commit
+from chat.frames import iso, message_object
+from chat.models import Message, ReadState, Thread, ThreadStatus
+from chat.sanitize import render_body
+from routing.actions import assignment, queueing, triage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the sender's ack says; `duplicate` when the client_id was stored before."""
+
+    thread_id: int
+    client_id: str
+    message_id: int
+    seq: int
+    created_at: str
+    duplicate: bool
+
+    def ack(self) -> dict[str, Any]:
+        return {
+            "type": "message.ack",
+            "thread": self.thread_id,
+            "client_id": self.client_id,
+            "id": self.message_id,
+            "seq": self.seq,
+            "created_at": self.created_at,
+        }
+
+
+def message_send(*, actor: Actor, thread_id: int, client_id: str, text: str) -> SendResult:
+    """Store a message (once per client_id) and announce it; then route if it queued the thread."""
+    try:
+        result, enqueued = _store(actor=actor, thread_id=thread_id, client_id=client_id, text=text)
+    except IntegrityError:
+        # Another socket of the same sender won the race with this client_id
+        # (its transaction committed while ours waited): answer with its ack.
+        result = _existing(actor, thread_id, client_id)
+        if result is None:
+            raise
+        return result
+    if enqueued:
+        # The message is committed and will be acked whatever happens here; a
+        # failed assignment is retried by the periodic sweep.
+        try:
+            assignment.assign_waiting()
+        except Exception:
+            logger.exception("assignment after enqueue failed; the sweep will retry")
+    return result
+
+
+@transaction.atomic
+def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[SendResult, bool]:
+    thread = thread_for_reader(actor, thread_id, lock=True)
+    require_participant(actor, thread)
+    earlier = _existing(actor, thread_id, client_id)
+    if earlier is not None:
+        return earlier, False
+    if actor.role == Role.MEMBER and thread.status == ThreadStatus.RESOLVED:
+        _check_can_reopen(thread)
+
+    now = timezone.now()
+    thread.last_seq += 1
+    message = Message.objects.create(
+        thread=thread,
+        seq=thread.last_seq,
+        sender_id=actor.id,
+        client_id=client_id,
+        text=text,
+        body=render_body(text),
+        created_at=now,
+    )
+    ReadState.objects.bulk_create(
+        [ReadState(thread=thread, user_id=actor.id, read_seq=message.seq)],
+        update_conflicts=True,
+        unique_fields=["thread", "user"],
+        update_fields=["read_seq"],
+    )
+    send_on_commit(message_events(thread, message_object(message, actor.person())))
+
+    enqueued = False
+    if actor.role == Role.MEMBER:
+        changed = triage.triage_message(thread, text=text)
+        reply_clock_started = thread.awaiting_reply_since is None
+        if reply_clock_started:
+            thread.awaiting_reply_since = now
+        if thread.status in (ThreadStatus.NEW, ThreadStatus.RESOLVED):
+            queueing.thread_enqueue(thread, reopened=thread.status == ThreadStatus.RESOLVED)
+            enqueued = True
+        elif changed:
+            thread_save(thread, "awaiting_reply_since", "priority")
+            thread_changed(thread, queue_changed=thread.status == ThreadStatus.QUEUED)
+        else:
+            Thread.objects.filter(pk=thread.pk).update(
+                last_seq=thread.last_seq, awaiting_reply_since=thread.awaiting_reply_since
+            )
+    else:
+        _coach_replied(thread, now)
+    return _result(message, duplicate=False), enqueued
+
+
+def _coach_replied(thread: Thread, now: Any) -> None:
+    """A coach's reply stops the member's wait clock and clears the unanswered flag."""
+    was_flagged = thread.unanswered
+    thread.awaiting_reply_since = None
+    thread.unanswered = False
+    if thread.first_response_at is None:
+        thread.first_response_at = now
+    if was_flagged:
+        thread_save(thread, "awaiting_reply_since", "unanswered", "first_response_at")
+        thread_changed(thread, queue_changed=True)
+    else:
+        Thread.objects.filter(pk=thread.pk).update(
+            last_seq=thread.last_seq,
+            awaiting_reply_since=None,
+            first_response_at=thread.first_response_at,
+        )
+
+
+def _check_can_reopen(thread: Thread) -> None:
+    if (
+        Thread.objects.filter(member_id=thread.member_id)
+        .exclude(status=ThreadStatus.RESOLVED)
+        .exists()
+    ):
+        raise conflict("you have another open thread; write there")
+
+
+def _existing(actor: Actor, thread_id: int, client_id: str) -> SendResult | None:
+    message = (
+        Message.objects.filter(thread_id=thread_id, sender_id=actor.id, client_id=client_id)
+        .only("id", "thread_id", "seq", "client_id", "created_at")
+        .first()
+    )
+    return None if message is None else _result(message, duplicate=True)
+
+
+def _result(message: Message, *, duplicate: bool) -> SendResult:
+    return SendResult(
+        thread_id=message.thread_id,
+        client_id=message.client_id or "",
+        message_id=message.pk,
+        seq=message.seq,
+        created_at=iso(message.created_at) or "",
+        duplicate=duplicate,
+    )

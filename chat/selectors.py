@@ -1,0 +1,105 @@
+"""Reads: thread objects for a reader, message pages, read state.
+
+Message pages are keyset pages on the (thread, seq) unique index: no OFFSET, so
+the newest page costs the same at message 100 as at message 100,000.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.roles import Actor, Role
+from chat.frames import Audience, thread_object
+from chat.models import Message, ReadState, Thread, ThreadStatus, ThreadTag
+from routing import selectors as routing_selectors
+
+MESSAGE_SENDER = ("sender__member_profile", "sender__coach_profile")
+HELLO_MEMBER_THREADS = 20
+
+
+def audience_for(role: Role) -> Audience:
+    return Audience.MEMBER if role == Role.MEMBER else Audience.STAFF
+
+
+def thread_objects(
+    threads: list[Thread],
+    *,
+    audience: Audience,
+    read_seqs: dict[int, int] | None = None,
+) -> list[dict[str, Any]]:
+    """T for each thread (members and coaches loaded), with positions for queued ones."""
+    tags = (
+        ThreadTag.objects.slugs_by_thread([t.pk for t in threads])
+        if audience == Audience.STAFF
+        else {}
+    )
+    positions = {
+        t.pk: routing_selectors.queue_rank(t) for t in threads if t.status == ThreadStatus.QUEUED
+    }
+    floor = routing_selectors.floor_now() if positions else None
+    return [
+        thread_object(
+            thread,
+            audience=audience,
+            tags=tags.get(thread.pk, []),
+            queue_position=positions.get(thread.pk),
+            eta_seconds=routing_selectors.eta_seconds(positions[thread.pk], floor)
+            if thread.pk in positions
+            else None,
+            read_seq=None if read_seqs is None else read_seqs.get(thread.pk, 0),
+        )
+        for thread in threads
+    ]
+
+
+def thread_for_frames(thread_id: int) -> Thread:
+    """A thread with the people its T names."""
+    return Thread.objects.with_people().get(pk=thread_id)
+
+
+def hello_threads(actor: Actor) -> list[dict[str, Any]]:
+    """The threads listed in `hello`: a member's newest 20, a coach's assigned ones."""
+    if actor.role == Role.MEMBER:
+        threads = list(
+            Thread.objects.with_people()
+            .filter(member_id=actor.id)
+            .order_by("-created_at", "-id")[:HELLO_MEMBER_THREADS]
+        )
+    elif actor.role == Role.COACH:
+        threads = list(
+            Thread.objects.with_people()
+            .filter(coach_id=actor.id, status=ThreadStatus.ACTIVE)
+            .order_by("assigned_at", "id")
+        )
+    else:
+        return []
+    read_seqs = dict(
+        ReadState.objects.filter(
+            user_id=actor.id, thread_id__in=[t.pk for t in threads]
+        ).values_list("thread_id", "read_seq")
+    )
+    return thread_objects(threads, audience=audience_for(actor.role), read_seqs=read_seqs)
+
+
+def messages_after(thread_id: int, *, after_seq: int, limit: int) -> tuple[list[Message], bool]:
+    """Up to `limit` messages from after_seq + 1, ascending; and whether more follow."""
+    rows = list(
+        Message.objects.select_related(*MESSAGE_SENDER)
+        .filter(thread_id=thread_id, seq__gt=after_seq)
+        .order_by("seq")[: limit + 1]
+    )
+    return rows[:limit], len(rows) > limit
+
+
+def messages_before(
+    thread_id: int, *, before_seq: int | None, limit: int
+) -> tuple[list[Message], bool]:
+    """The `limit` messages just before before_seq (the newest when None), ascending."""
+    query = Message.objects.select_related(*MESSAGE_SENDER).filter(thread_id=thread_id)
+    if before_seq is not None:
+        query = query.filter(seq__lt=before_seq)
+    rows = list(query.order_by("-seq")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    rows.reverse()
+    return rows, has_more

@@ -1,0 +1,6 @@
+from django.urls import path
+
+from chat import views
+
+app_name = "chat"
+urlpatterns = [path("", views.floor, name="floor")]

@@ -1,0 +1,20 @@
+from django.contrib import admin
+
+from coaches.models import CannedReply, CoachProfile
+
+
+@admin.register(CoachProfile)
+class CoachProfileAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "user", "status", "capacity", "last_assigned_at"]
+    list_filter = ["status", "specialties"]
+    search_fields = ["display_name", "user__username"]
+    filter_horizontal = ["specialties"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["status_changed_at", "last_assigned_at", "disconnected_at"]
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    list_display = ["title", "active", "sort_order"]
+    list_editable = ["active", "sort_order"]
+    search_fields = ["title", "body"]
