@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import Error as DatabaseError
 
 from accounts.roles import Actor, Role
+from chat import selectors
 from chat.actions import reading, threads
 from chat.actions.messages import SendResult, message_send
 from chat.actions.sockets import session_fingerprint, socket_close, socket_open
@@ -105,6 +106,7 @@ ROUTES: dict[str, Route] = {
         _thread_reply,
     ),
     "thread.watch": Route(threads.thread_watch, _thread_id, _thread_reply),
+    "member.context": Route(selectors.member_context, _thread_id, _same),
 }
 
 

@@ -239,4 +239,5 @@ PARSERS = {
     "thread.tag": _thread_tag,
     "thread.watch": _thread_only,
     "thread.unwatch": _thread_only,
+    "member.context": _thread_only,
 }

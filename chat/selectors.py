@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.roles import Actor, Role
-from chat.frames import Audience, thread_object
+from chat.access import require_staff, thread_for_reader
+from chat.frames import Audience, iso, person, thread_object
 from chat.models import Message, ReadState, Thread, ThreadStatus, ThreadTag
+from members.models import DeliveryType, MemberProfile
 from routing import selectors as routing_selectors
 
 MESSAGE_SENDER = ("sender__member_profile", "sender__coach_profile")
@@ -103,3 +105,46 @@ def messages_before(
     rows = rows[:limit]
     rows.reverse()
     return rows, has_more
+
+
+PAST_THREADS = 10
+
+
+def member_context(*, actor: Actor, thread_id: int) -> dict[str, Any]:
+    """For the assigned coach or a supervisor: the member's profile and recent threads.
+
+    Past threads are summaries (dates, coach, tags), not transcripts: reading
+    one is a transcript read, done on the supervisor pages where it is audited.
+    """
+    thread = thread_for_reader(actor, thread_id)
+    require_staff(actor, thread, "see member context of")
+    profile = MemberProfile.objects.filter(user_id=thread.member_id).first()
+    past = list(
+        Thread.objects.with_people()
+        .filter(member_id=thread.member_id)
+        .exclude(pk=thread.pk)
+        .order_by("-created_at", "-id")[:PAST_THREADS]
+    )
+    tags = ThreadTag.objects.slugs_by_thread([t.pk for t in past])
+    return {
+        "type": "member.context",
+        "thread": thread.pk,
+        "member": {
+            **person(thread.member),
+            "weeks_postpartum": profile.weeks_postpartum if profile else None,
+            "delivery_type": profile.delivery_type if profile else DeliveryType.UNKNOWN,
+            "delivery_label": profile.get_delivery_type_display() if profile else None,
+            "member_since": iso(profile.created_at) if profile else None,
+        },
+        "past_threads": [
+            {
+                "id": t.pk,
+                "status": t.status,
+                "created_at": iso(t.created_at),
+                "resolved_at": iso(t.resolved_at),
+                "coach": person(t.coach),
+                "tags": tags.get(t.pk, []),
+            }
+            for t in past
+        ],
+    }

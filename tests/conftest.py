@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from channels.layers import channel_layers
+
+from routing.queue_feed import feed
+from routing.triage import catalogue
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_service(reason: str) -> None:
+    """A missing service fails the test under CI, and skips it on a developer's machine."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_state():
+    """Each test starts with an empty channel layer and queue feed (both are per process)."""
+    channel_layers.backends.clear()
+    feed.__init__()
+    yield
+    channel_layers.backends.clear()
+    feed.__init__()
+
+
+@pytest.fixture(autouse=True)
+def seeded_catalogue(request: pytest.FixtureRequest):
+    """The tag catalogue and triage rules the migration seeds, for every database test.
+
+    Transactional tests flush every table afterwards, seeded rows included.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        yield
+        return
+    from tests.support.catalogue import ensure_catalogue
+
+    transactional = marker.kwargs.get("transaction", False)
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    ensure_catalogue()
+    catalogue.invalidate()
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_connection_pools(django_db_setup):
+    """PostgreSQL pools keep connections open; close them before the test database is dropped."""
+    yield
+    from django.db import connections
+
+    for alias in connections:
+        close_pool = getattr(connections[alias], "close_pool", None)
+        if close_pool is not None:
+            close_pool()
