@@ -25,7 +25,7 @@ from chat.errors import ChatError, ErrorCode
 from chat.events import SUPERVISORS_GROUP, publish, user_group, watch_group
 from chat.frames import dumps, error_frame, with_ref
 from chat.hop import frame_hop
-from chat.protocol import Request, parse_frame
+from chat.protocol import Request, parse_frame, request_ref
 from chat.ratelimit import FrameRateLimiter
 from config import metrics
 from routing.actions import assignment, presence, resolve, tags, transfer
@@ -210,6 +210,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             error = ChatError(
                 ErrorCode.RATE_LIMITED, f"too many frames; retry in {retry_after:.1f} s"
             )
+            error.ref = request_ref(text_data)
             await self.send_error(error, retry_after=round(retry_after, 1))
             return
         if text_data is None:

@@ -44,6 +44,17 @@ def frame_ref(data: Any) -> str | None:
     return None
 
 
+def request_ref(text: str | None) -> str | None:
+    """The `ref` of a frame that will not be served (rate limited), if it has a valid one."""
+    if text is None:
+        return None
+    try:
+        check_size(text)
+        return frame_ref(decode(text))
+    except ChatError:
+        return None
+
+
 def check_size(text: str) -> None:
     """Refuse frames over 64 KiB of UTF-8 before parsing them."""
     # Counting characters first avoids encoding every frame: a character takes

@@ -73,3 +73,37 @@ amake_member = database_sync_to_async(make_member)
 amake_coach = database_sync_to_async(make_coach)
 amake_supervisor = database_sync_to_async(make_supervisor)
 aactor = database_sync_to_async(actor)
+
+
+def make_thread(member, *, coach=None, status: str | None = None, messages: int = 0):
+    """A thread as routing would leave it: active with a coach, queued without one."""
+    from chat.models import Message, Thread, ThreadStatus
+
+    now = timezone.now()
+    status = status or (ThreadStatus.ACTIVE if coach else ThreadStatus.NEW)
+    thread = Thread.objects.create(
+        member=member,
+        coach=coach,
+        status=status,
+        enqueued_at=now if status != ThreadStatus.NEW else None,
+        queued_since=now if status == ThreadStatus.QUEUED else None,
+        assigned_at=now if coach else None,
+    )
+    Message.objects.bulk_create(
+        Message(
+            thread=thread,
+            seq=seq,
+            sender=member if seq % 2 else (coach or member),
+            client_id=f"seed-{seq}",
+            text=f"message {seq}",
+            body=f"message {seq}",
+        )
+        for seq in range(1, messages + 1)
+    )
+    if messages:
+        Thread.objects.filter(pk=thread.pk).update(last_seq=messages)
+        thread.refresh_from_db()
+    return thread
+
+
+amake_thread = database_sync_to_async(make_thread)

@@ -4,6 +4,7 @@ session cookie: the same middleware stack (origin check, session auth) as produc
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.test import Client
 from config.asgi import application
 
 ORIGIN = b"http://localhost"
+_refs = itertools.count(1)
 
 
 @sync_to_async
@@ -34,18 +36,48 @@ class Socket:
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         text = frame if isinstance(frame, str) else json.dumps(frame)
-        await self.communicator.send_to(text_data=text)
+        # send_to() refuses an empty frame, which a hostile client can still send.
+        await self.communicator.send_input({"type": "websocket.receive", "text": text})
+
+    async def output(self, timeout: float) -> dict[str, Any]:
+        """The next ASGI message from the consumer.
+
+        Not communicator.receive_output(): on a timeout that cancels the
+        consumer, and these tests often wait to prove that nothing arrives.
+        """
+        if self.communicator.future.done():
+            self.communicator.future.result()  # raises the consumer's exception
+        return await asyncio.wait_for(self.communicator.output_queue.get(), timeout)
 
     async def receive(self, timeout: float = 3.0) -> dict[str, Any]:
         if self.backlog:
             return self.backlog.pop(0)
-        message = await self.communicator.receive_output(timeout)
+        message = await self.output(timeout)
         if message["type"] == "websocket.close":
             raise ConnectionClosed(message.get("code"))
         return json.loads(message["text"])
 
     async def expect(self, frame_type: str, timeout: float = 3.0, **match: Any) -> dict[str, Any]:
         """The next frame of this type matching these fields; other frames stay queued."""
+        return await self.first(
+            lambda f: f.get("type") == frame_type and all(f.get(k) == v for k, v in match.items()),
+            timeout,
+            f"{frame_type} {match}",
+        )
+
+    async def expect_thread(self, timeout: float = 3.0, **match: Any) -> dict[str, Any]:
+        """The next `thread` frame whose T has these field values; returns the T."""
+        frame = await self.first(
+            lambda f: (
+                f.get("type") == "thread" and all(f["thread"].get(k) == v for k, v in match.items())
+            ),
+            timeout,
+            f"thread {match}",
+        )
+        return frame["thread"]
+
+    async def first(self, wanted, timeout: float, description: str) -> dict[str, Any]:
+        """The first frame `wanted` accepts, within `timeout`; the others stay queued."""
         skipped = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -53,16 +85,12 @@ class Socket:
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise AssertionError(
-                        f"no {frame_type} frame matching {match}; got {skipped + self.backlog}"
-                    )
+                    raise AssertionError(f"no {description}; got {skipped + self.backlog}")
                 try:
                     frame = await self.receive(remaining)
                 except TimeoutError:
                     continue
-                if frame.get("type") == frame_type and all(
-                    frame.get(key) == value for key, value in match.items()
-                ):
+                if wanted(frame):
                     return frame
                 skipped.append(frame)
         finally:
@@ -71,25 +99,12 @@ class Socket:
     async def request(
         self, frame: dict[str, Any], reply_type: str, timeout: float = 3.0
     ) -> dict[str, Any]:
-        """Send with a fresh ref; the reply (or error) carrying that ref."""
-        ref = frame.setdefault("ref", f"r{id(frame)}")
+        """Send with a ref; the reply carrying that ref, which must be of reply_type."""
+        ref = frame.setdefault("ref", f"r{next(_refs)}")
         await self.send(frame)
-        skipped = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        try:
-            while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise AssertionError(f"no reply to {frame}; got {skipped}")
-                reply = await self.receive(remaining)
-                if reply.get("ref") == ref:
-                    if reply["type"] != reply_type:
-                        raise AssertionError(f"expected {reply_type}, got {reply}")
-                    return reply
-                skipped.append(reply)
-        finally:
-            self.backlog = skipped + self.backlog
+        reply = await self.first(lambda f: f.get("ref") == ref, timeout, f"reply to {frame}")
+        assert reply["type"] == reply_type, f"expected {reply_type}, got {reply}"
+        return reply
 
     async def error(self, frame: dict[str, Any] | str, timeout: float = 3.0) -> dict[str, Any]:
         """Send a frame that must fail; the error frame."""
@@ -120,7 +135,7 @@ class Socket:
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             try:
-                message = await self.communicator.receive_output(deadline - loop.time())
+                message = await self.output(deadline - loop.time())
             except TimeoutError:
                 break
             if message["type"] == "websocket.close":
