@@ -20,7 +20,14 @@ class ThreadStatus(models.TextChoices):
 class ThreadQuerySet(models.QuerySet):
     def with_people(self) -> ThreadQuerySet:
         """Load the member and coach with their profiles: what a thread object names."""
-        return self.select_related("member__member_profile", "coach__coach_profile")
+        # Both profiles of both people: a name is looked up on whichever exists,
+        # and a relation not loaded here would cost a query per thread.
+        return self.select_related(
+            "member__member_profile",
+            "member__coach_profile",
+            "coach__coach_profile",
+            "coach__member_profile",
+        )
 
 
 class Thread(models.Model):

@@ -23,7 +23,7 @@ from chat.frames import Audience, dumps, thread_object
 from chat.hop import background_hop
 from config import metrics
 from routing.actions.positions import queue_positions_publish
-from routing.selectors import QueueSnapshot, eta_seconds, queue_snapshot
+from routing.selectors import eta_seconds, queue_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -114,13 +114,10 @@ class QueueFeed:
             await asyncio.sleep(QUEUE_FRAME_INTERVAL)
 
     async def _send_snapshot(self) -> None:
-        hop = await background_hop(queue_snapshot)
+        hop = await background_hop(queue_frame_parts)
         if hop.error is not None:
             raise hop.error
-        snapshot: QueueSnapshot = hop.value
-        for priority, depth in snapshot.by_priority.items():
-            metrics.QUEUE_DEPTH.labels(priority).set(depth)
-        common, flagged = queue_frame_parts(snapshot)
+        common, flagged = hop.value
         supervisor_text = common + ',"flagged":' + dumps(flagged) + "}"
         for subscriber in list(self.subscribers.values()):
             if subscriber.role == Role.SUPERVISOR:
@@ -134,12 +131,15 @@ class QueueFeed:
                 logger.info("queue frame not delivered (%s)", type(error).__name__)
 
 
-def queue_frame_parts(snapshot: QueueSnapshot) -> tuple[str, list[dict[str, Any]]]:
+def queue_frame_parts() -> tuple[str, list[dict[str, Any]]]:
     """The `queue` frame without its closing brace, and the flagged threads to append.
 
     Everything but `flagged` is the same for every staff socket, so it is
     serialized once; each coach's `flagged` holds only her own threads.
     """
+    snapshot = queue_snapshot()
+    for priority, depth in snapshot.by_priority.items():
+        metrics.QUEUE_DEPTH.labels(priority).set(depth)
     threads = [
         thread_object(
             thread,

@@ -103,20 +103,21 @@ def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[
 
     enqueued = False
     if actor.role == Role.MEMBER:
-        changed = triage.triage_message(thread, text=text)
-        reply_clock_started = thread.awaiting_reply_since is None
-        if reply_clock_started:
+        triaged = triage.triage_message(thread, text=text)
+        if thread.awaiting_reply_since is None:
             thread.awaiting_reply_since = now
         if thread.status in (ThreadStatus.NEW, ThreadStatus.RESOLVED):
             queueing.thread_enqueue(thread, reopened=thread.status == ThreadStatus.RESOLVED)
             enqueued = True
-        elif changed:
+        elif triaged.changed:
             thread_save(thread, "awaiting_reply_since", "priority")
             thread_changed(thread, queue_changed=thread.status == ThreadStatus.QUEUED)
         else:
             Thread.objects.filter(pk=thread.pk).update(
                 last_seq=thread.last_seq, awaiting_reply_since=thread.awaiting_reply_since
             )
+        if triaged.red_flag_reason:
+            triage.red_flag_alert(thread, reason=triaged.red_flag_reason)
     else:
         _coach_replied(thread, now)
     return _result(message, duplicate=False), enqueued
