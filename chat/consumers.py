@@ -7,6 +7,7 @@ write and every recipient list is an action's, access is chat/access.py.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NO_ROLE = 4403
 CLOSE_FLOODING = 4429
 CLOSE_TRY_AGAIN_LATER = 1013
+
+# Sockets per user in this process (CHAT_MAX_SOCKETS_PER_USER applies per process).
+_open_sockets: Counter[int] = Counter()
 
 UNAVAILABLE_MESSAGE = "the service is briefly unavailable; nothing was stored, retry"
 
@@ -135,6 +139,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
+        if _open_sockets[user.pk] >= settings.CHAT_MAX_SOCKETS_PER_USER:
+            # Tabs beyond the cap are refused like a flood: one user must not
+            # hold a process's memory hostage.
+            await self._refuse(CLOSE_FLOODING)
+            return
         session = self.scope.get("session")
         self.session = (
             session_fingerprint(session.session_key) if session and session.session_key else None
@@ -162,6 +171,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._refuse(CLOSE_TRY_AGAIN_LATER)
             return
         await self.accept()
+        _open_sockets[self.actor.id] += 1
         metrics.SOCKETS_OPEN.labels(self.actor.role.value).inc()
         for frame in hop.value.frames:
             await self.send_frame(frame)
@@ -174,6 +184,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.actor is None:
             return
         metrics.SOCKETS_OPEN.labels(self.actor.role.value).dec()
+        _open_sockets[self.actor.id] -= 1
+        if not _open_sockets[self.actor.id]:
+            del _open_sockets[self.actor.id]
         feed.unsubscribe(self)
         await self._leave()
         hop = await frame_hop(socket_close, actor=self.actor, channel_name=self.channel_name)

@@ -20,6 +20,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.urls import path  # noqa: E402
 
 from chat.consumers import ChatConsumer  # noqa: E402
+from config import health  # noqa: E402
 from routing.ticker import start_background_work  # noqa: E402
 
 websocket_urls = [path("ws/chat/", ChatConsumer.as_asgi())]
@@ -37,4 +38,6 @@ router = ProtocolTypeRouter(
 async def application(scope, receive, send):
     if scope["type"] in ("http", "websocket"):
         start_background_work()
+    if scope["type"] == "http" and scope["path"] in health.PATHS:
+        return await health.health_app(scope, receive, send)
     return await router(scope, receive, send)

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off", ""}
+FALSE_WORDS = {"0", "false", "no", "off"}
 
 
 class ConfigError(Exception):
@@ -22,7 +22,8 @@ class ConfigError(Exception):
 
 def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raw = environ.get(name)
-    if raw is None:
+    if raw is None or raw.strip() == "":
+        # An empty line in an env file means "not set", not "off".
         return default
     word = raw.strip().lower()
     if word in TRUE_WORDS:

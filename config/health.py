@@ -1,49 +1,68 @@
-"""Liveness, readiness and metrics endpoints for load balancers and Prometheus."""
+"""Liveness, readiness and metrics, answered before Django's middleware.
+
+Load balancers and Prometheus reach each process by its address, with whatever
+Host header they like and over plain HTTP: these paths skip ALLOWED_HOSTS and the
+HTTPS redirect (they carry no user data). Put /metrics behind the proxy's
+allow-list (deploy/nginx.conf hides it from the public).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from config import metrics
 
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_SECONDS = 3.0
+PATHS = ("/healthz", "/readyz", "/metrics")
 
 
-async def healthz(request: HttpRequest) -> JsonResponse:
-    """The process is alive and serving requests."""
-    return JsonResponse({"status": "ok"})
+async def health_app(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+    """ASGI app for PATHS."""
+    if scope["path"] == "/healthz":
+        await _respond(send, 200, {"status": "ok"})
+    elif scope["path"] == "/readyz":
+        status, body = await readiness()
+        await _respond(send, status, body)
+    else:
+        body, content_type = metrics.render()
+        await _send(send, 200, body, content_type)
 
 
-async def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready for traffic: the database answers and the channel layer carries a message.
+async def readiness() -> tuple[int, dict[str, Any]]:
+    """The database answers and the channel layer carries a message; 503 names what is down.
 
-    503 names each dependency that is down; the reason is the error's class,
-    never its text (which may carry hosts or credentials).
+    The reason is the error's class, never its text (which may carry hosts or
+    credentials).
     """
     database, layer = await asyncio.gather(_check(_database_round_trip), _check(_layer_round_trip))
     checks = {"database": database, "channel_layer": layer}
     down = sorted(name for name, result in checks.items() if result != "ok")
-    return JsonResponse(
-        {"status": "unavailable" if down else "ok", "down": down, "checks": checks},
-        status=503 if down else 200,
-    )
+    body = {"status": "unavailable" if down else "ok", "down": down, "checks": checks}
+    return (503 if down else 200), body
 
 
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    body, content_type = metrics.render()
-    return HttpResponse(body, content_type=content_type)
+async def _respond(send: Callable, status: int, body: dict[str, Any]) -> None:
+    await _send(send, status, json.dumps(body).encode(), "application/json")
 
 
-async def _check(probe) -> str:
+async def _send(send: Callable, status: int, body: bytes, content_type: str) -> None:
+    headers = [(b"content-type", content_type.encode()), (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _check(probe: Callable[[], Awaitable[None]]) -> str:
     try:
         await asyncio.wait_for(probe(), CHECK_TIMEOUT_SECONDS)
     except TimeoutError:
@@ -56,6 +75,7 @@ async def _check(probe) -> str:
 
 @sync_to_async(thread_sensitive=False)
 def _database_round_trip() -> None:
+    # Its own thread: a database that hangs must not hang the probe behind frames.
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

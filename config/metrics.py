@@ -7,6 +7,7 @@ user input: an unknown frame type is counted as "unknown".
 
 from __future__ import annotations
 
+import atexit
 import os
 
 from prometheus_client import (
@@ -20,6 +21,9 @@ from prometheus_client import (
 from prometheus_client import multiprocess as _multiprocess
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+if MULTIPROCESS:
+    # This process's live gauges (open sockets) must not outlive it in the shared directory.
+    atexit.register(_multiprocess.mark_process_dead, os.getpid())
 
 SOCKETS_OPEN = Gauge(
     "chat_sockets_open", "Open chat sockets", ["role"], multiprocess_mode="livesum"

@@ -46,6 +46,8 @@ try:
         if not DEBUG and not DEMO_MODE:
             raise ConfigError("DEBUG=0 needs a SECRET_KEY (or run `python manage.py demo`)")
         SECRET_KEY = _local_secret_key()
+    # Rotate keys without logging everyone out: the old key stays valid here for a while.
+    SECRET_KEY_FALLBACKS = env_list(environ, "SECRET_KEY_FALLBACKS", [])
     ALLOWED_HOSTS = env_list(environ, "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
     CSRF_TRUSTED_ORIGINS = env_list(environ, "CSRF_TRUSTED_ORIGINS", [])
     DATABASES = {

@@ -3,15 +3,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts.views import LoginView, home
-from config import health
 
 urlpatterns = [
     path("", home, name="home"),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
-    path("metrics", health.metrics_view, name="metrics"),
     path("portal/", include("members.urls")),
     path("console/", include("coaches.urls")),
     path("supervisor/", include("chat.urls")),

@@ -311,3 +311,16 @@ async def test_deactivating_an_account_closes_all_her_sockets():
     await deactivate()
     assert await phone.closed() == 4000
     assert await laptop.closed() == 4000
+
+
+async def test_sockets_beyond_the_per_user_cap_are_refused():
+    member = await amake_member()
+    with override_settings(CHAT_MAX_SOCKETS_PER_USER=2):
+        first, second = await connect(member), await connect(member)
+        third = await connect(member)
+        assert await third.closed() == 4429
+        await first.close()
+        fourth = await connect(member)  # a closed tab frees its place
+        assert fourth.hello is not None
+        await second.close()
+        await fourth.close()

@@ -106,7 +106,7 @@ async def test_lowest_load_then_longest_idle_break_ties():
         assign_waiting()
         return a, b, c, first
 
-    a, b, c, first = await database_sync_to_async(setup)()
+    _, _, c, first = await database_sync_to_async(setup)()
     # B and C have no threads; C has waited longer since her last one.
     assert await holder(first.pk) == c.pk
 

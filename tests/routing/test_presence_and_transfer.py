@@ -1,4 +1,5 @@
-"""Presence (chosen status, connection, grace), transfer with a note, tags, unanswered, red flags."""
+"""Presence (chosen status, connection, grace), transfer with a note, tags, unanswered flags,
+red flags."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ async def test_offline_hands_her_threads_back_now_keeping_their_place():
     await phone.expect_thread(status="active")
     enqueued_at = (await thread_state(thread_id))["enqueued_at"]
     later = await amake_member()
-    phone2, later_id = await first_message(later, "me too")
+    phone2, _ = await first_message(later, "me too")
     await console.request({"type": "presence.set", "status": "offline"}, "presence")
     requeued = await phone.expect_thread(status="queued")
     assert requeued["coach"] is None and requeued["queue_position"] == 1

@@ -11,6 +11,7 @@ routing invariants checked after every step.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 
@@ -87,15 +88,13 @@ class Routing(RuleBasedStateMachine):
         actor = self.members[member]
         last = Thread.objects.filter(member_id=actor.id).order_by("-id").first()
         if last is not None:
-            try:
+            with contextlib.suppress(ChatError):
                 message_send(
                     actor=actor,
                     thread_id=last.pk,
                     client_id=f"c{next(self.channels)}",
                     text="me again",
                 )
-            except ChatError:
-                pass  # conflict: another thread of hers is open
 
     @rule(coach=st.integers(0, 2), status=st.sampled_from(["online", "away", "offline"]))
     def coach_sets_presence(self, coach: int, status: str) -> None:
@@ -129,12 +128,10 @@ class Routing(RuleBasedStateMachine):
     def coach_claims(self, coach: int, pick: int) -> None:
         queued = list(selectors.queued_threads().values_list("pk", flat=True))
         if queued:
-            try:
+            with contextlib.suppress(ChatError):
                 assignment.queue_claim(
                     actor=self.coaches[coach], thread_id=queued[pick % len(queued)]
                 )
-            except ChatError:
-                pass
 
     @rule(by=st.integers(0, 3), pick=st.integers(0, 5), to=st.integers(-1, 2))
     def transfer(self, by: int, pick: int, to: int) -> None:
@@ -143,25 +140,21 @@ class Routing(RuleBasedStateMachine):
             Thread.objects.filter(status__in=["active", "queued"]).values_list("pk", flat=True)
         )
         if threads:
-            try:
+            with contextlib.suppress(ChatError):
                 transfer.thread_transfer(
                     actor=actor,
                     thread_id=threads[pick % len(threads)],
                     to_coach=None if to < 0 else self.coaches[to].id,
                     note="handoff",
                 )
-            except ChatError:
-                pass
 
     @rule(by=st.integers(0, 3), pick=st.integers(0, 5))
     def resolve(self, by: int, pick: int) -> None:
         actor = self.supervisor if by == 3 else self.coaches[by]
         threads = list(Thread.objects.exclude(status="resolved").values_list("pk", flat=True))
         if threads:
-            try:
+            with contextlib.suppress(ChatError):
                 resolve.thread_resolve(actor=actor, thread_id=threads[pick % len(threads)])
-            except ChatError:
-                pass
 
     # --- what must always hold ----------------------------------------------------------
 

@@ -33,6 +33,7 @@ class Socket:
         self.communicator = communicator
         self.backlog: list[dict[str, Any]] = []
         self.hello: dict[str, Any] | None = None
+        self.close_code: int | None = None
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         text = frame if isinstance(frame, str) else json.dumps(frame)
@@ -131,6 +132,8 @@ class Socket:
 
     async def closed(self, timeout: float = 3.0) -> int | None:
         """Wait for the server to close the socket; its close code."""
+        if self.close_code is not None:
+            return self.close_code
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
@@ -166,7 +169,11 @@ async def connect(user=None, *, origin: bytes | None = ORIGIN, cookie: str | Non
     socket = Socket(communicator)
     socket.accepted = connected
     if connected and user is not None:
-        first = await socket.receive(5)
+        try:
+            first = await socket.receive(5)
+        except ConnectionClosed as closed:
+            socket.close_code = closed.code
+            return socket
         if first["type"] == "hello":
             socket.hello = first
         else:
