@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
 from accounts.roles import Role
 from chat.events import QUEUE_GROUP, publish
-from chat.frames import Audience, dumps, thread_object
+from chat.frames import Audience, dumps, iso, thread_object
 from chat.hop import background_hop
 from config import metrics
 from routing.actions.positions import queue_positions_publish
@@ -117,40 +118,52 @@ class QueueFeed:
         hop = await background_hop(queue_frame_parts)
         if hop.error is not None:
             raise hop.error
-        common, flagged = hop.value
-        supervisor_text = common + ',"flagged":' + dumps(flagged) + "}"
+        parts: QueueFrameParts = hop.value
+        supervisor_text = parts.for_supervisors + ',"flagged":' + dumps(parts.flagged) + "}"
         for subscriber in list(self.subscribers.values()):
             if subscriber.role == Role.SUPERVISOR:
                 text = supervisor_text
             else:
-                own = [t for t in flagged if (t["coach"] or {}).get("id") == subscriber.user_id]
-                text = common + ',"flagged":' + dumps(own) + "}"
+                own = [
+                    t for t in parts.flagged if (t["coach"] or {}).get("id") == subscriber.user_id
+                ]
+                text = parts.for_coaches + ',"flagged":' + dumps(own) + "}"
             try:
                 await subscriber.send_frame_text(text, "queue")
             except Exception as error:
                 logger.info("queue frame not delivered (%s)", type(error).__name__)
 
 
-def queue_frame_parts() -> tuple[str, list[dict[str, Any]]]:
-    """The `queue` frame without its closing brace, and the flagged threads to append.
-
-    Everything but `flagged` is the same for every staff socket, so it is
-    serialized once; each coach's `flagged` holds only her own threads.
+@dataclass(frozen=True, slots=True)
+class QueueFrameParts:
+    """The `queue` frame without its closing brace, for coaches and for supervisors, and
+    the flagged threads to append: everything but `flagged` is serialized once for all
+    sockets; each coach's `flagged` holds only her own threads.
     """
+
+    for_coaches: str
+    for_supervisors: str
+    flagged: list[dict[str, Any]]
+
+
+def queue_frame_parts() -> QueueFrameParts:
     snapshot = queue_snapshot()
     for priority, depth in snapshot.by_priority.items():
         metrics.QUEUE_DEPTH.labels(priority).set(depth)
-    threads = [
-        thread_object(
-            thread,
-            audience=Audience.STAFF,
-            tags=snapshot.tags.get(thread.pk, []),
-            queue_position=rank,
-            eta_seconds=eta_seconds(rank, snapshot.floor),
-            preview=snapshot.previews.get(thread.pk),
-        )
-        for rank, thread in enumerate(snapshot.head, start=1)
-    ]
+
+    def head(with_previews: bool) -> list[dict[str, Any]]:
+        return [
+            thread_object(
+                thread,
+                audience=Audience.STAFF,
+                tags=snapshot.tags.get(thread.pk, []),
+                queue_position=rank,
+                eta_seconds=eta_seconds(rank, snapshot.floor),
+                preview=snapshot.previews.get(thread.pk) if with_previews else None,
+            )
+            for rank, thread in enumerate(snapshot.head, start=1)
+        ]
+
     flagged = [
         thread_object(thread, audience=Audience.STAFF, tags=snapshot.tags.get(thread.pk, []))
         for thread in snapshot.flagged
@@ -159,10 +172,16 @@ def queue_frame_parts() -> tuple[str, list[dict[str, Any]]]:
         "type": "queue",
         "total": snapshot.total,
         "by_priority": snapshot.by_priority,
-        "threads": threads,
+        "oldest": {label: iso(moment) for label, moment in snapshot.oldest.items()},
         "coaches": snapshot.coaches,
     }
-    return dumps(frame)[:-1], flagged
+    # Coaches choose what to claim from the member's own words; a supervisor reads
+    # them only by opening the transcript, where the read is recorded.
+    return QueueFrameParts(
+        for_coaches=dumps({**frame, "threads": head(with_previews=True)})[:-1],
+        for_supervisors=dumps({**frame, "threads": head(with_previews=False)})[:-1],
+        flagged=flagged,
+    )
 
 
 feed = QueueFeed()

@@ -12,6 +12,7 @@ from django.db.models import (
     Count,
     Exists,
     IntegerField,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -154,6 +155,7 @@ class QueueSnapshot:
 
     total: int
     by_priority: dict[str, int]
+    oldest: dict[str, datetime.datetime | None]  # the longest wait's start, per priority
     head: list[Thread]  # the first QUEUE_FRAME_THREADS, in rank order
     previews: dict[int, str]
     tags: dict[int, list[str]]
@@ -163,13 +165,15 @@ class QueueSnapshot:
 
 
 def queue_snapshot() -> QueueSnapshot:
-    counts = dict(
-        Thread.objects.filter(status=ThreadStatus.QUEUED)
+    rows = {
+        row["priority"]: row
+        for row in Thread.objects.filter(status=ThreadStatus.QUEUED)
         .order_by()
-        .values_list("priority")
-        .annotate(n=Count("id"))
-    )
-    by_priority = {Priority(p).label: counts.get(p, 0) for p in Priority.values}
+        .values("priority")
+        .annotate(n=Count("id"), oldest=Min("enqueued_at"))
+    }
+    by_priority = {Priority(p).label: rows[p]["n"] if p in rows else 0 for p in Priority.values}
+    oldest = {Priority(p).label: rows[p]["oldest"] if p in rows else None for p in Priority.values}
     latest_member_text = (
         Message.objects.filter(thread=OuterRef("pk"), sender_id=OuterRef("member_id"))
         .order_by("-seq")
@@ -207,8 +211,9 @@ def queue_snapshot() -> QueueSnapshot:
         handle_seconds=recent_handle_seconds(),
     )
     return QueueSnapshot(
-        total=sum(counts.values()),
+        total=sum(by_priority.values()),
         by_priority=by_priority,
+        oldest=oldest,
         head=head,
         previews={t.pk: t.preview or "" for t in head},
         tags=ThreadTag.objects.slugs_by_thread([t.pk for t in head] + [t.pk for t in flagged]),

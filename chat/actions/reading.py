@@ -12,10 +12,11 @@ from django.db import transaction
 
 from accounts.roles import Actor, Role
 from chat.access import require_participant, thread_for_reader
+from chat.actions.audit import transcript_access_record
 from chat.actions.notify import message_recipients
 from chat.events import frame_event, send_on_commit
 from chat.frames import dumps, message_object, read_frame, typing_frame
-from chat.models import ReadState, TranscriptAccess, TranscriptAction
+from chat.models import ReadState, TranscriptAction
 from chat.selectors import messages_after, messages_before
 
 
@@ -50,7 +51,7 @@ def _page(thread_id: int, messages: list, has_more: bool) -> dict[str, Any]:
 
 def _audit(actor: Actor, thread_id: int, audit: bool) -> None:
     if audit and actor.role == Role.SUPERVISOR:
-        TranscriptAccess.objects.create(
+        transcript_access_record(
             user_id=actor.id, role=actor.role, thread_id=thread_id, action=TranscriptAction.VIEW
         )
 

@@ -8,9 +8,10 @@ from django.db import IntegrityError, transaction
 
 from accounts.roles import Actor, Role
 from chat.access import require_role, thread_for_reader
+from chat.actions.audit import transcript_access_record
 from chat.actions.notify import thread_changed
 from chat.frames import Audience
-from chat.models import Thread, ThreadStatus, TranscriptAccess, TranscriptAction
+from chat.models import Thread, ThreadStatus, TranscriptAction
 from chat.selectors import thread_for_frames, thread_objects
 
 
@@ -52,7 +53,7 @@ def thread_watch(*, actor: Actor, thread_id: int) -> dict[str, Any]:
     """A supervisor starts watching a thread live; the watch is audited. Returns the staff T."""
     require_role(actor, Role.SUPERVISOR, "watch threads")
     thread = thread_for_reader(actor, thread_id)
-    TranscriptAccess.objects.create(
-        user_id=actor.id, role=actor.role, thread=thread, action=TranscriptAction.WATCH
+    transcript_access_record(
+        user_id=actor.id, role=actor.role, thread_id=thread.pk, action=TranscriptAction.WATCH
     )
     return thread_objects([thread_for_frames(thread.pk)], audience=Audience.STAFF)[0]

@@ -378,3 +378,27 @@ async def test_a_red_flag_in_an_active_thread_alerts_her_coach_too():
     assert len(messages) == 1
     for socket in (phone, console):
         await socket.close()
+
+
+async def test_queue_frames_show_coaches_the_members_words_but_not_supervisors():
+    coach, supervisor = await amake_coach(), await amake_supervisor()
+    console, floor = await connect(coach), await connect(supervisor)
+    member = await amake_member()
+    phone, thread_id = await first_message(member, "heaviness down below since the birth")
+
+    async def queued_frame(socket):
+        for _ in range(5):
+            frame = await socket.expect("queue", timeout=4)
+            if frame["total"]:
+                return frame
+        raise AssertionError("no queue frame with the thread")
+
+    at_console, at_floor = await queued_frame(console), await queued_frame(floor)
+    (row,) = at_console["threads"]
+    assert row["id"] == thread_id and row["preview"] == "heaviness down below since the birth"
+    (row,) = at_floor["threads"]
+    assert "preview" not in row  # a supervisor reads her words only in the audited transcript
+    assert at_floor["oldest"]["high"] is not None and at_floor["oldest"]["urgent"] is None
+    assert at_floor["by_priority"] == {"urgent": 0, "high": 1, "normal": 0}
+    for socket in (console, floor, phone):
+        await socket.close()
