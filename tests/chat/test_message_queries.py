@@ -1,0 +1,45 @@
+"""The hot path's database cost: one hop, a handful of statements, none per recipient."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.roles import load_actor
+from chat.actions.messages import message_send
+from tests.support.factories import make_coach, make_member, make_thread
+
+pytestmark = pytest.mark.django_db
+
+# Lock and read the thread, look for the client_id, insert, mark the sender's read
+# state, move the thread's last_seq: five statements (plus the transaction's own).
+STATEMENTS = 5
+
+
+@pytest.fixture
+def chat():
+    member, coach = make_member(), make_coach()
+    thread = make_thread(member, coach=coach, messages=2)
+    member, coach = load_actor(member.pk), load_actor(coach.pk)
+    # The first message in a process compiles the triage rules; later ones don't.
+    message_send(actor=member, thread_id=thread.pk, client_id="warm-up", text="hi")
+    return thread, member, coach
+
+
+def test_a_members_message_in_an_active_thread(chat, django_assert_max_num_queries):
+    thread, member, _ = chat
+    with django_assert_max_num_queries(STATEMENTS + 2):
+        message_send(actor=member, thread_id=thread.pk, client_id="a", text="thanks, will try")
+
+
+def test_a_coachs_reply(chat, django_assert_max_num_queries):
+    thread, _, coach = chat
+    with django_assert_max_num_queries(STATEMENTS + 2):
+        message_send(actor=coach, thread_id=thread.pk, client_id="b", text="Great, talk soon")
+
+
+def test_a_retry_costs_less_than_a_send(chat, django_assert_max_num_queries):
+    thread, member, _ = chat
+    message_send(actor=member, thread_id=thread.pk, client_id="c", text="hello")
+    with django_assert_max_num_queries(4):
+        result = message_send(actor=member, thread_id=thread.pk, client_id="c", text="hello")
+    assert result.duplicate
