@@ -1,0 +1,41 @@
+"""The admin lists people with their roles and edits their profiles; supervisors get
+only the catalogues and the audit trail."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from accounts.supervisors import supervisor_group
+from tests.support.factories import make_coach, make_member, make_supervisor
+
+pytestmark = pytest.mark.django_db
+
+
+def test_superuser_sees_people_with_roles_and_edits_a_coachs_profile(admin_client):
+    member, coach = make_member("Dana"), make_coach("Kelly")
+    listing = admin_client.get("/admin/auth/user/").content.decode()
+    assert member.username in listing and coach.username in listing
+    assert "member" in listing and "coach" in listing
+    page = admin_client.get(f"/admin/auth/user/{coach.pk}/change/")
+    assert page.status_code == 200
+    assert "Capacity" in page.content.decode()
+
+
+def test_a_supervisor_edits_catalogues_but_not_people_or_the_audit_trail(client):
+    supervisor = make_supervisor()
+    supervisor.groups.add(supervisor_group())
+    client.force_login(supervisor)
+    assert client.get("/admin/routing/triagerule/").status_code == 200
+    assert client.get("/admin/coaches/cannedreply/add/").status_code == 200
+    assert client.get("/admin/chat/transcriptaccess/").status_code == 200
+    assert client.get("/admin/auth/user/").status_code == 403
+    assert client.get("/admin/chat/transcriptaccess/add/").status_code == 403
+
+
+def test_members_and_coaches_never_reach_the_admin(client):
+    for user in (make_member(), make_coach()):
+        client.force_login(user)
+        response = client.get("/admin/")
+        assert response.status_code == 302 and "/admin/login/" in response.url
+    assert get_user_model().objects.filter(is_staff=True).count() == 0
