@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.db import transaction
 
 from coaches.models import CannedReply, CoachProfile
+from routing.actions.assignment import assign_waiting
 
 
 @admin.register(CoachProfile)
@@ -11,6 +13,11 @@ class CoachProfileAdmin(admin.ModelAdmin):
     filter_horizontal = ["specialties"]
     raw_id_fields = ["user"]
     readonly_fields = ["status_changed_at", "last_assigned_at", "disconnected_at"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        # More capacity may match her with a queued thread right away.
+        transaction.on_commit(assign_waiting)
 
 
 @admin.register(CannedReply)

@@ -39,3 +39,29 @@ def test_members_and_coaches_never_reach_the_admin(client):
         response = client.get("/admin/")
         assert response.status_code == 302 and "/admin/login/" in response.url
     assert get_user_model().objects.filter(is_staff=True).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_raising_a_coachs_capacity_in_the_admin_assigns_waiting_threads(admin_client):
+    from chat.models import Thread, ThreadStatus
+    from coaches.models import CoachProfile
+    from routing.actions.presence import coach_socket_open
+    from tests.support.factories import actor, make_thread
+
+    coach = make_coach(capacity=1, status="online")
+    coach_socket_open(actor=actor(coach), channel_name="admin-test.1")
+    make_thread(make_member(), coach=coach)
+    waiting = make_thread(make_member(), status=ThreadStatus.QUEUED)
+    profile = CoachProfile.objects.get(user=coach)
+    response = admin_client.post(
+        f"/admin/coaches/coachprofile/{profile.pk}/change/",
+        {
+            "user": coach.pk,
+            "display_name": profile.display_name,
+            "capacity": 2,
+            "status": "online",
+            "credentials": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Thread.objects.get(pk=waiting.pk).coach_id == coach.pk
