@@ -525,9 +525,7 @@ client.on("hello", () => {
   if (watchOnOpen === null) return;
   const id = watchOnOpen;
   watchOnOpen = null;
-  // After the client's own hello handling: it renews the watches it holds right
-  // after this event, and would send a watch made here a second time.
-  setTimeout(() => startWatching(id));
+  startWatching(id);
 });
 
 setInterval(() => {

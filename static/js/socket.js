@@ -160,6 +160,7 @@ export class ChatClient {
     this.forgotten = new Map(); // id → the version held when it was forgotten
     this.entries = new Map(); // clientId → outbox entry
     this.watching = new Set();
+    this.watchRequests = new Map(); // thread id → this connection's watch request
     this.listeners = new Map();
     this.onOnline = () => this.connectNow();
     this.onOffline = () => this.dropForOffline();
@@ -370,16 +371,17 @@ export class ChatClient {
     for (const t of frame.threads || []) this.mergeThread(t);
     if (first) this.restoreOutbox();
     this.setState("open");
-    this.emit("hello", frame);
+    // Watches first: a supervisor's watch is her recorded read of a thread, and a
+    // sync sent before it would be recorded as a second, separate read.
+    for (const id of this.watching) this.requestWatch(id);
     for (const held of this.threads.values()) {
       if (held.loaded) this.sync(held.id);
-    }
-    for (const id of this.watching) {
-      this.request({ type: "thread.watch", thread: id }).catch(() => this.watching.delete(id));
     }
     for (const entry of this.entries.values()) {
       if (entry.state === "pending") this.transmit(entry);
     }
+    // Last, so listeners see a client that has already renewed what it holds.
+    this.emit("hello", frame);
   }
 
   // --- threads and messages ------------------------------------------------------------
@@ -531,12 +533,28 @@ export class ChatClient {
   }
 
   watch(id) {
+    // Watching already (renewed at this connection's hello): nothing to send again.
+    if (this.watching.has(id) && this.watchRequests.has(id)) return this.watchRequests.get(id);
     this.watching.add(id);
-    return this.request({ type: "thread.watch", thread: id });
+    return this.requestWatch(id);
+  }
+
+  requestWatch(id) {
+    const request = this.request({ type: "thread.watch", thread: id }).catch((error) => {
+      // A dropped connection renews the watch at the next hello; a refusal ends it.
+      if (error.code !== "disconnected" && error.code !== "timeout") {
+        this.watching.delete(id);
+        this.watchRequests.delete(id);
+      }
+      throw error;
+    });
+    this.watchRequests.set(id, request);
+    return request;
   }
 
   unwatch(id) {
     this.watching.delete(id);
+    this.watchRequests.delete(id);
     return this.request({ type: "thread.unwatch", thread: id });
   }
 
