@@ -76,9 +76,14 @@ def thread_object(
     queue_position: int | None = None,
     eta_seconds: int | None = None,
     read_seq: int | None = None,
+    reads: dict[str, int | None] | None = None,
     preview: str | None = None,
 ) -> dict[str, Any]:
-    """T. `thread` needs member and coach (with profiles) loaded."""
+    """T. `thread` needs member and coach (with profiles) loaded.
+
+    `read_seq` is how far the reader has read (in hello); `reads` how far the member
+    and the assigned coach have, so either side can show "read" after a reload.
+    """
     queued = thread.status == ThreadStatus.QUEUED
     frame: dict[str, Any] = {
         "id": thread.pk,
@@ -102,6 +107,8 @@ def thread_object(
             frame["preview"] = preview[:PREVIEW_CHARS]
     if read_seq is not None:
         frame["read_seq"] = read_seq
+    if reads is not None:
+        frame["read"] = reads
     return frame
 
 

@@ -157,12 +157,32 @@ class Message(models.Model):
         return f"thread {self.thread_id} #{self.seq}"
 
 
+class ReadStateQuerySet(models.QuerySet):
+    def of_participants(self, threads: list[Thread]) -> dict[int, dict[str, int | None]]:
+        """How far each thread's member and assigned coach have read (coach None: none)."""
+        wanted = Q(pk__in=[])
+        for thread in threads:
+            people = [thread.member_id] + ([thread.coach_id] if thread.coach_id else [])
+            wanted |= Q(thread_id=thread.pk, user_id__in=people)
+        rows = self.filter(wanted) if threads else []
+        seen = {(row.thread_id, row.user_id): row.read_seq for row in rows}
+        return {
+            thread.pk: {
+                "member": seen.get((thread.pk, thread.member_id), 0),
+                "coach": seen.get((thread.pk, thread.coach_id), 0) if thread.coach_id else None,
+            }
+            for thread in threads
+        }
+
+
 class ReadState(models.Model):
     """How far a user has read a thread."""
 
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="read_states")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     read_seq = models.PositiveIntegerField(default=0)
+
+    objects = ReadStateQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -39,6 +39,7 @@ def thread_objects(
         t.pk: routing_selectors.queue_rank(t) for t in threads if t.status == ThreadStatus.QUEUED
     }
     floor = routing_selectors.floor_now() if positions else None
+    reads = ReadState.objects.of_participants(threads)
     return [
         thread_object(
             thread,
@@ -49,6 +50,7 @@ def thread_objects(
             if thread.pk in positions
             else None,
             read_seq=None if read_seqs is None else read_seqs.get(thread.pk, 0),
+            reads=reads[thread.pk],
         )
         for thread in threads
     ]

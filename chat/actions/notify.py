@@ -12,7 +12,15 @@ from typing import Any
 
 from chat.events import QUEUE_GROUP, Event, frame_event, send_on_commit, user_group, watch_group
 from chat.frames import Audience, dumps, message_object, thread_object
-from chat.models import Message, MessageKind, SystemEvent, Thread, ThreadStatus, ThreadTag
+from chat.models import (
+    Message,
+    MessageKind,
+    ReadState,
+    SystemEvent,
+    Thread,
+    ThreadStatus,
+    ThreadTag,
+)
 from chat.sanitize import render_body
 from routing import selectors as routing_selectors
 
@@ -71,7 +79,11 @@ def thread_frames(thread: Thread) -> tuple[dict[str, Any], dict[str, Any]]:
         if (thread.notified_position, thread.notified_eta) != (position, eta):
             Thread.objects.filter(pk=thread.pk).update(notified_position=position, notified_eta=eta)
             thread.notified_position, thread.notified_eta = position, eta
-    common = {"queue_position": position, "eta_seconds": eta}
+    common = {
+        "queue_position": position,
+        "eta_seconds": eta,
+        "reads": ReadState.objects.of_participants([thread])[thread.pk],
+    }
     member = thread_object(thread, audience=Audience.MEMBER, tags=[], **common)
     staff = thread_object(
         thread,

@@ -29,7 +29,8 @@ from chat.models import SystemEvent, Thread, ThreadStatus, ThreadTag
 from coaches.models import CoachProfile, CoachStatus
 from config import metrics
 from routing import selectors
-from routing.models import Assignment, AssignmentReason, CoachSocket
+from routing.actions.triage import red_flag_alert, red_flag_reason
+from routing.models import Assignment, AssignmentReason, CoachSocket, Priority
 
 MAX_DECISIONS_PER_RUN = 200
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
@@ -146,6 +147,12 @@ def thread_assign(
         "unanswered",
         "handoff_note",
     )
+    if thread.priority == Priority.URGENT:
+        # Supervisors were alerted when the red flag was raised; the coach who
+        # takes the thread now must be, too.
+        reason = red_flag_reason(thread)
+        if reason is not None:
+            red_flag_alert(thread, reason=reason, supervisors=False)
     return thread_changed(thread, unassigned_coach_id=old_coach_id, queue_changed=True)
 
 

@@ -91,9 +91,19 @@ def triage_message(thread: Thread, *, text: str) -> TriageOutcome:
     return TriageOutcome(changed=True, red_flag_reason=", ".join(reasons))
 
 
-def red_flag_alert(thread: Thread, *, reason: str) -> None:
-    """Alert supervisors and the assigned coach about a saved, red-flagged thread."""
+def red_flag_alert(thread: Thread, *, reason: str, supervisors: bool = True) -> None:
+    """Alert the assigned coach, and supervisors, about a saved, red-flagged thread."""
     _, staff = thread_frames(thread)
     frame = dumps({"type": "alert", "kind": "red_flag", "thread": staff, "reason": reason})
-    groups = [SUPERVISORS_GROUP] + ([user_group(thread.coach_id)] if thread.coach_id else [])
+    groups = [SUPERVISORS_GROUP] if supervisors else []
+    if thread.coach_id:
+        groups.append(user_group(thread.coach_id))
     send_on_commit([frame_event(group, frame, "alert") for group in groups])
+
+
+def red_flag_reason(thread: Thread) -> str | None:
+    """Why the thread was last red-flagged, or None if it never was."""
+    event = (
+        thread.events.filter(kind=ThreadEventKind.RED_FLAG).order_by("-created_at", "-id").first()
+    )
+    return ", ".join(event.data.get("reasons", [])) if event else None

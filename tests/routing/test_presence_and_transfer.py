@@ -402,3 +402,31 @@ async def test_queue_frames_show_coaches_the_members_words_but_not_supervisors()
     assert at_floor["by_priority"] == {"urgent": 0, "high": 1, "normal": 0}
     for socket in (console, floor, phone):
         await socket.close()
+
+
+async def test_the_coach_who_takes_a_red_flagged_thread_is_alerted_too():
+    member = await amake_member()
+    phone, thread_id = await first_message(member, "I have chest pain and can't breathe properly")
+    await phone.expect_thread(status="queued")
+    coach = await amake_coach()
+    console = await online(coach)
+    alert = await console.expect("alert")
+    assert alert["thread"]["id"] == thread_id
+    assert alert["thread"]["coach"]["id"] == coach.pk
+    assert alert["reason"]
+    for socket in (phone, console):
+        await socket.close()
+
+
+async def test_thread_objects_say_how_far_each_side_has_read():
+    coach, member = await amake_coach(), await amake_member()
+    thread = await amake_thread(member, coach=coach, messages=4)
+    console, phone = await connect(coach), await connect(member)
+    await console.send({"type": "read", "thread": thread.pk, "seq": 3})
+    await phone.expect("read")
+    await phone.close()
+    phone = await connect(member)  # after a reload she still knows what the coach read
+    (listed,) = phone.hello["threads"]
+    assert listed["read"] == {"member": 0, "coach": 3}
+    for socket in (console, phone):
+        await socket.close()
