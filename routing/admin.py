@@ -1,10 +1,29 @@
+from django import forms
 from django.contrib import admin
 
 from routing.models import Assignment, Tag, TriageRule
+from routing.triage import PhraseError, parse_phrase
+
+
+class TriageRuleForm(forms.ModelForm):
+    """Refuses a phrase the triage engine cannot read, instead of skipping it silently."""
+
+    class Meta:
+        model = TriageRule
+        fields = ["tag", "phrase", "kind", "negatable", "active", "note"]
+
+    def clean_phrase(self) -> str:
+        phrase = self.cleaned_data["phrase"]
+        try:
+            parse_phrase(phrase)
+        except PhraseError as error:
+            raise forms.ValidationError(str(error)) from None
+        return phrase
 
 
 class TriageRuleInline(admin.TabularInline):
     model = TriageRule
+    form = TriageRuleForm
     extra = 1
     fields = ["phrase", "kind", "negatable", "active", "note"]
 
@@ -23,6 +42,7 @@ class TagAdmin(admin.ModelAdmin):
 
 @admin.register(TriageRule)
 class TriageRuleAdmin(admin.ModelAdmin):
+    form = TriageRuleForm
     list_display = ["phrase", "tag", "kind", "negatable", "active", "updated_at"]
     list_filter = ["tag", "kind", "active"]
     search_fields = ["phrase", "note"]

@@ -50,10 +50,17 @@ class TriageRule(models.Model):
     phrase = models.CharField(max_length=200)
     kind = models.CharField(max_length=8, choices=RuleKind.choices, default=RuleKind.MATCH)
     negatable = models.BooleanField(
-        default=True, help_text='A negation just before the phrase ("no fever") cancels it.'
+        default=True,
+        help_text='Context may cancel it: a negation ("no fever"), someone else ("my sister '
+        'had chest pain"), something over ("it\'s gone now"), and for red flags a '
+        "hypothetical or past pregnancy. Untick for phrases that must always alert.",
     )
     active = models.BooleanField(default=True)
-    note = models.CharField(max_length=200, blank=True)
+    note = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="For red flags, the reason staff read in the alert (else the member's words).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

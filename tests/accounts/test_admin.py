@@ -65,3 +65,23 @@ def test_raising_a_coachs_capacity_in_the_admin_assigns_waiting_threads(admin_cl
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Thread.objects.get(pk=waiting.pk).coach_id == coach.pk
+
+
+def test_the_admin_refuses_a_phrase_triage_cannot_read(admin_client):
+    from routing.models import Tag, TriageRule
+
+    tag = Tag.objects.get(slug="leaking")
+    response = admin_client.post(
+        "/admin/routing/triagerule/add/",
+        {
+            "tag": tag.pk,
+            "phrase": "leak ...",
+            "kind": "match",
+            "negatable": "on",
+            "active": "on",
+            "note": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode()
+    assert not TriageRule.objects.filter(phrase="leak ...").exists()
