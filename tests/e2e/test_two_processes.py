@@ -39,8 +39,12 @@ async def test_a_member_on_one_process_and_her_coach_on_the_other_lose_nothing(t
     async def send_all(socket, prefix, count):
         for n in range(count):
             await socket.send(
-                {"type": "message.send", "thread": thread.pk, "client_id": f"{prefix}{n}",
-                 "body": f"{prefix} {n}"}
+                {
+                    "type": "message.send",
+                    "thread": thread.pk,
+                    "client_id": f"{prefix}{n}",
+                    "body": f"{prefix} {n}",
+                }
             )
 
     await asyncio.gather(send_all(phone, "m", 40), send_all(console, "c", 40))
@@ -56,7 +60,9 @@ async def test_a_member_on_one_process_and_her_coach_on_the_other_lose_nothing(t
     assert sorted(at_member) == sorted(at_coach) == list(range(1, 81))
     assert at_member == at_coach
     stored = await database_sync_to_async(
-        lambda: list(Message.objects.filter(thread=thread).order_by("seq").values_list("seq", flat=True))
+        lambda: list(
+            Message.objects.filter(thread=thread).order_by("seq").values_list("seq", flat=True)
+        )
     )()
     assert stored == list(range(1, 81))
     await phone.close()
@@ -75,7 +81,13 @@ async def test_concurrent_senders_on_both_processes_get_seqs_one_to_n(two_proces
         for n in range(15):
             ref = f"{index}-{n}"
             await socket.send(
-                {"type": "message.send", "ref": ref, "thread": thread.pk, "client_id": ref, "body": ref}
+                {
+                    "type": "message.send",
+                    "ref": ref,
+                    "thread": thread.pk,
+                    "client_id": ref,
+                    "body": ref,
+                }
             )
             seqs.append((await socket.expect("message.ack", ref=ref, timeout=15))["seq"])
         return seqs
@@ -102,8 +114,13 @@ async def test_many_threads_at_once_are_each_assigned_once_within_capacity(two_p
         await phone.send({"type": "thread.open", "ref": "o"})
         thread = (await phone.expect("thread", ref="o"))["thread"]
         await phone.send(
-            {"type": "message.send", "ref": "m", "thread": thread["id"], "client_id": "1",
-             "body": f"question {index}"}
+            {
+                "type": "message.send",
+                "ref": "m",
+                "thread": thread["id"],
+                "client_id": "1",
+                "body": f"question {index}",
+            }
         )
         await phone.expect("message.ack", ref="m", timeout=15)
 
@@ -129,7 +146,9 @@ async def test_many_threads_at_once_are_each_assigned_once_within_capacity(two_p
         for coach_id, load in loads.items():
             assert load <= capacities[coach_id]
         # One assignment per thread: no thread was given to two coaches.
-        assigned = list(Assignment.objects.filter(reason="auto").values_list("thread_id", flat=True))
+        assigned = list(
+            Assignment.objects.filter(reason="auto").values_list("thread_id", flat=True)
+        )
         assert len(assigned) == len(set(assigned)) == 8
         queued = list(selectors.queued_threads())
         assert [selectors.queue_rank(t) for t in queued] == list(range(1, 7))
