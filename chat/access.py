@@ -56,6 +56,19 @@ def require_staff(actor: Actor, thread: Thread, action: str) -> None:
         raise forbidden(f"members cannot {action} threads")
 
 
+def thread_for_handling(actor: Actor, thread_id: int, action: str) -> Thread:
+    """A locked thread the actor may transfer or resolve: her active thread for a coach,
+    an active or queued one for a supervisor; conflict in any other state."""
+    thread = thread_for_reader(actor, thread_id, lock=True)
+    require_staff(actor, thread, action)
+    handled = {ThreadStatus.ACTIVE}
+    if actor.role == Role.SUPERVISOR:
+        handled.add(ThreadStatus.QUEUED)
+    if thread.status not in handled:
+        raise conflict(f"cannot {action} a {thread.status} thread")
+    return thread
+
+
 def thread_for_claim(actor: Actor, thread_id: int) -> Thread:
     """A queued thread a coach may claim, locked; conflict if it is no longer queued."""
     if actor.role != Role.COACH:

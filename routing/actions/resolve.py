@@ -7,10 +7,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.roles import Actor, Role
-from chat.access import require_staff, thread_for_reader
+from accounts.roles import Actor
+from chat.access import thread_for_handling
 from chat.actions.notify import system_message_post, thread_changed, thread_save
-from chat.errors import conflict
 from chat.models import SystemEvent, ThreadStatus
 from routing.actions.assignment import assign_waiting
 from routing.models import Assignment, AssignmentReason
@@ -24,13 +23,7 @@ RESOLVED_TEXT = (
 def thread_resolve(*, actor: Actor, thread_id: int) -> dict[str, Any]:
     """Close an active thread (a supervisor may also close a queued one); returns the staff T."""
     with transaction.atomic():
-        thread = thread_for_reader(actor, thread_id, lock=True)
-        require_staff(actor, thread, "resolve")
-        allowed = {ThreadStatus.ACTIVE}
-        if actor.role == Role.SUPERVISOR:
-            allowed.add(ThreadStatus.QUEUED)
-        if thread.status not in allowed:
-            raise conflict(f"a {thread.status} thread cannot be resolved")
+        thread = thread_for_handling(actor, thread_id, "resolve")
         now = timezone.now()
         was_queued = thread.status == ThreadStatus.QUEUED
         if thread.assigned_at is not None:

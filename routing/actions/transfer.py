@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.roles import Actor, Role
-from chat.access import require_staff, thread_for_reader
+from chat.access import thread_for_handling
 from chat.errors import conflict, not_found
 from chat.models import ThreadStatus
 from coaches.models import CoachProfile, CoachStatus
@@ -26,13 +26,7 @@ def thread_transfer(
     has room; a supervisor may also place a queued thread, and may go over capacity.
     """
     with transaction.atomic():
-        thread = thread_for_reader(actor, thread_id, lock=True)
-        require_staff(actor, thread, "transfer")
-        allowed = {ThreadStatus.ACTIVE}
-        if actor.role == Role.SUPERVISOR:
-            allowed.add(ThreadStatus.QUEUED)
-        if thread.status not in allowed:
-            raise conflict(f"a {thread.status} thread cannot be transferred")
+        thread = thread_for_handling(actor, thread_id, "transfer")
         if to_coach is None:
             if thread.status == ThreadStatus.QUEUED:
                 raise conflict("the thread is already in the queue")

@@ -414,3 +414,23 @@ export class Beeper {
     }
   }
 }
+
+/**
+ * The composer's keys: Enter sends, Shift+Enter starts a new line, and typing tells
+ * the other side (`typing` is a TypingNotifier). `submit` reads and clears the box.
+ */
+export function bindComposer({ form, text, submit, typing }) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+    text.focus();
+  });
+  text.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  });
+  text.addEventListener("input", () => typing.input(text.value.trim() !== ""));
+  text.addEventListener("blur", () => typing.stop());
+}

@@ -10,6 +10,7 @@ import {
   TypingIndicator,
   TypingNotifier,
   announce,
+  bindComposer,
   bindConnectionBanner,
   dateWords,
   el,
@@ -850,20 +851,6 @@ function submit() {
   list.scrollToBottom();
 }
 
-ui.composer.addEventListener("submit", (event) => {
-  event.preventDefault();
-  submit();
-  ui.text.focus();
-});
-
-ui.text.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    submit();
-  }
-});
-
-ui.text.addEventListener("input", () => typingSent.input(ui.text.value.trim() !== ""));
-ui.text.addEventListener("blur", () => typingSent.stop());
+bindComposer({ form: ui.composer, text: ui.text, submit, typing: typingSent });
 
 client.connect();

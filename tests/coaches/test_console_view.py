@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from coaches.models import CannedReply
 from tests.support.factories import make_coach, make_member, make_supervisor
+from tests.support.pages import page_data
 
 pytestmark = pytest.mark.django_db
-
-
-def page_data(html: str, element_id: str) -> dict:
-    match = re.search(
-        rf'<script id="{element_id}" type="application/json">(.*?)</script>', html, re.S
-    )
-    assert match, f"no json_script block #{element_id}"
-    return json.loads(match.group(1))
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client):
