@@ -61,11 +61,19 @@ bindConnectionBanner(client, ui.connection);
 
 // --- the thread ----------------------------------------------------------------------
 
+// A conversation resolved this recently is shown again, and writing into it reopens
+// it with the coach who knows it; an older one gives way to a fresh thread.
+const CONTINUE_WITHIN_MS = 30 * 24 * 3600 * 1000;
+
 client.on("hello", (hello) => {
   if (current !== null || opening) return; // a reconnect: the client resyncs what we hold
-  const open = (hello.threads || []).find((t) => t.status !== "resolved");
-  if (open) {
-    show(open.id);
+  const threads = hello.threads || []; // newest first
+  const open = threads.find((t) => t.status !== "resolved");
+  const recent = threads.find(
+    (t) => t.status === "resolved" && Date.now() - Date.parse(t.created_at) < CONTINUE_WITHIN_MS,
+  );
+  if (open || recent) {
+    show((open || recent).id);
     return;
   }
   opening = true;

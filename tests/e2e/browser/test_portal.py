@@ -303,3 +303,34 @@ def test_the_socket_client_fills_gaps_drops_duplicates_and_resends_unacked(new_p
     assert result["outbox"] == 0
     assert result["reconnecting"]
     assert page.errors == []
+
+
+def test_a_member_back_after_a_resolved_conversation_sees_it_and_writing_reopens_it(new_page):
+    member, coach = make_member("Dana"), make_coach("Kelly", status="online")
+    thread = Thread.objects.create(
+        member=member,
+        coach=coach,
+        status=ThreadStatus.RESOLVED,
+        last_seq=2,
+        version=5,
+        resolved_at=timezone.now(),
+        enqueued_at=timezone.now(),
+    )
+    Message.objects.bulk_create(
+        Message(thread=thread, seq=n, sender=sender, client_id=f"s{n}", text=text, body=text)
+        for n, sender, text in (
+            (1, member, "Is running ok at 12 weeks?"),
+            (2, coach, "Start with walk-run intervals."),
+        )
+    )
+    page = open_portal(new_page, member)
+    expect(page.locator("#messages .msg").last).to_contain_text("Start with walk-run intervals.")
+    send(page, "Message your coach", "Tried it, a little leaking on day 3")
+    expect(page.locator("#messages .msg").last).to_contain_text("a little leaking")
+    page.wait_for_function(
+        "() => !document.body.innerText.includes('This conversation is resolved')"
+    )
+    reopened = Thread.objects.get(pk=thread.pk)
+    assert reopened.status != ThreadStatus.RESOLVED
+    assert Thread.objects.filter(member=member).count() == 1
+    assert page.errors == []
