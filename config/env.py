@@ -53,15 +53,18 @@ def env_list(environ: Mapping[str, str], name: str, default: list[str]) -> list[
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def database_config(url: str | None, *, default_sqlite: Path, cwd: Path) -> dict[str, Any]:
+def database_config(
+    url: str | None, *, default_sqlite: Path, cwd: Path, sqlite_busy_timeout: int = 20
+) -> dict[str, Any]:
     """Django's DATABASES["default"] for a ``DATABASE_URL``.
 
     ``sqlite:///relative/path`` is relative to the working directory and
     ``sqlite:////absolute/path`` is absolute, as in dj-database-url.
     ``postgres://user:password@host:port/name`` uses Django's connection pool.
+    A SQLite writer waits up to ``sqlite_busy_timeout`` seconds for the write lock.
     """
     if not url:
-        return _sqlite_config(default_sqlite)
+        return _sqlite_config(default_sqlite, sqlite_busy_timeout)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
@@ -77,7 +80,7 @@ def database_config(url: str | None, *, default_sqlite: Path, cwd: Path) -> dict
                 f"DATABASE_URL names {path}, but its folder {path.parent} does not exist "
                 "(an absolute path takes four slashes: sqlite:////tmp/chat.sqlite3)"
             )
-        return _sqlite_config(path)
+        return _sqlite_config(path, sqlite_busy_timeout)
     if scheme in {"postgres", "postgresql", "pgsql"}:
         name = unquote(parts.path.lstrip("/"))
         if not name:
@@ -110,7 +113,7 @@ def database_config(url: str | None, *, default_sqlite: Path, cwd: Path) -> dict
     )
 
 
-def _sqlite_config(path: Path) -> dict[str, Any]:
+def _sqlite_config(path: Path, busy_timeout: int) -> dict[str, Any]:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
@@ -119,7 +122,7 @@ def _sqlite_config(path: Path) -> dict[str, Any]:
             # Writers wait for each other instead of failing with "database is locked";
             # IMMEDIATE takes the write lock at BEGIN, so a transaction that reads
             # then writes cannot deadlock against another one doing the same.
-            "timeout": 20,
+            "timeout": busy_timeout,
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         },

@@ -78,15 +78,26 @@ def _database_round_trip() -> None:
     # Its own thread: a database that hangs must not hang the probe behind frames.
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+            if connection.vendor == "sqlite":
+                # SQLite's readers never wait for its writer (WAL): a database whose
+                # write lock is held past the busy timeout stores no message, yet
+                # answers SELECT 1. Taking the write lock is the check.
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute("ROLLBACK")
+            else:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
     finally:
         connection.close()
 
 
 async def _layer_round_trip() -> None:
     layer = get_channel_layer()
-    channel = await layer.new_channel("readyz.")
+    # The default "specific." prefix, as the sockets' channels have: the core Redis
+    # layer pops one list per prefix and process, under one lock that a socket's
+    # receive holds while it waits, so a channel of its own prefix is never read
+    # while any socket is open and the probe timed out.
+    channel = await layer.new_channel()
     await layer.send(channel, {"type": "readyz.ping"})
     message = await layer.receive(channel)
     if message.get("type") != "readyz.ping":

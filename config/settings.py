@@ -55,6 +55,8 @@ try:
             environ.get("DATABASE_URL"),
             default_sqlite=BASE_DIR / "db.sqlite3",
             cwd=Path.cwd(),
+            # How long a SQLite write waits for another writer before `unavailable`.
+            sqlite_busy_timeout=env_int(environ, "SQLITE_BUSY_TIMEOUT", 20, minimum=1),
         )
     }
     CHANNEL_LAYERS = channel_layers_config(
@@ -66,6 +68,9 @@ try:
 
     # Routing and socket policy (DESIGN.md, "Configuration").
     CHAT_COACH_GRACE_SECONDS = env_int(environ, "CHAT_COACH_GRACE_SECONDS", 60)
+    # A daphne process that has not heartbeaten for this long is dead: its sockets are
+    # forgotten and its coaches' grace periods start (heartbeats every third of it).
+    CHAT_WORKER_STALE_SECONDS = env_int(environ, "CHAT_WORKER_STALE_SECONDS", 15, minimum=3)
     CHAT_UNANSWERED_SECONDS = env_int(environ, "CHAT_UNANSWERED_SECONDS", 300, minimum=1)
     CHAT_RATE_PER_10S = env_int(environ, "CHAT_RATE_PER_10S", 30, minimum=1)
     CHAT_MAX_SOCKETS_PER_USER = env_int(environ, "CHAT_MAX_SOCKETS_PER_USER", 10, minimum=1)

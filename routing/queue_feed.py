@@ -80,7 +80,11 @@ class QueueFeed:
         while True:
             try:
                 if channel is None:
-                    channel = await layer.new_channel("queuefeed.")
+                    # The default prefix, as the sockets' channels have: the core Redis
+                    # layer reads one list per prefix and process under a lock that
+                    # one receiver holds while it waits, so with a prefix of its own
+                    # the feed and the sockets starved each other of messages.
+                    channel = await layer.new_channel()
                     await layer.group_add(QUEUE_GROUP, channel)
                 await layer.receive(channel)
                 self.changed()

@@ -42,9 +42,12 @@ def _sweep() -> None:
     assign_waiting()
 
 
+# Three heartbeats per stale period: one late tick does not declare a worker dead.
+HEARTBEAT_SECONDS = settings.CHAT_WORKER_STALE_SECONDS / 3
+
 JOBS = [
-    Job("heartbeat", 5.0, presence.worker_heartbeat),
-    Job("dead workers", 5.0, presence.workers_expire),
+    Job("heartbeat", HEARTBEAT_SECONDS, presence.worker_heartbeat),
+    Job("dead workers", HEARTBEAT_SECONDS, presence.workers_expire),
     Job("grace", 1.0, presence.grace_expire),
     Job("unanswered", 1.0, unanswered_flag),
     Job("assignment sweep", 2.0, _sweep),

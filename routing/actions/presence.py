@@ -30,8 +30,6 @@ from routing.actions.queueing import thread_requeue
 from routing.models import AssignmentReason, CoachSocket, Worker
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-# A worker that has not heartbeaten for this long is dead; its sockets are gone.
-WORKER_STALE_SECONDS = 15
 
 
 def presence_frame(status: str) -> dict[str, Any]:
@@ -100,7 +98,8 @@ def worker_heartbeat() -> None:
 def workers_expire() -> int:
     """Drop dead workers and their sockets; coaches left with none start their grace
     period from the dead worker's last heartbeat. Returns how many workers were dropped."""
-    cutoff = timezone.now() - datetime.timedelta(seconds=WORKER_STALE_SECONDS)
+    # A worker that has not heartbeaten for this long is dead; its sockets are gone.
+    cutoff = timezone.now() - datetime.timedelta(seconds=settings.CHAT_WORKER_STALE_SECONDS)
     dead = list(Worker.objects.filter(seen_at__lt=cutoff).exclude(id=WORKER_ID))
     if not dead:
         return 0

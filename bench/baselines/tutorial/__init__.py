@@ -1,0 +1,1 @@
+"""The Django Channels tutorial chat (channels.readthedocs.io, "Tutorial"), as a baseline."""
