@@ -8,7 +8,7 @@ import itertools
 import json
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
@@ -19,7 +19,9 @@ ORIGIN = b"http://localhost"
 _refs = itertools.count(1)
 
 
-@sync_to_async
+# channels' wrapper returns the thread's database connection afterwards (PostgreSQL
+# refuses to drop a test database that a forgotten connection still holds).
+@database_sync_to_async
 def session_cookie(user) -> str:
     client = Client()
     client.force_login(user)
