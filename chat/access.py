@@ -15,7 +15,9 @@ from chat.models import Thread, ThreadStatus
 
 
 def _visible_threads(actor: Actor) -> QuerySet[Thread]:
-    threads = Thread.objects.with_people()
+    # No joins: this is the first statement of every message; the people a thread
+    # object names are loaded only when one is built (chat/actions/notify.py).
+    threads = Thread.objects.all()
     if actor.role == Role.MEMBER:
         return threads.filter(member_id=actor.id)
     if actor.role == Role.COACH:
@@ -35,8 +37,9 @@ def thread_for_reader(actor: Actor, thread_id: int, *, lock: bool = False) -> Th
     """
     threads = _visible_threads(actor).filter(pk=thread_id)
     if lock:
-        threads = threads.select_for_update(of=("self",))
-    thread = threads.first()
+        threads = threads.select_for_update()
+    # Not .first(): its ORDER BY would be one more thing to compile on every message.
+    thread = next(iter(threads[:1]), None)
     if thread is None:
         raise not_found()
     return thread

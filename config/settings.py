@@ -65,6 +65,10 @@ try:
         prefix=environ.get("CHAT_LAYER_PREFIX", "chat"),
     )
     REDIS_URL = environ.get("REDIS_URL", "")
+    # Database threads serving socket frames (chat/hop.py). PostgreSQL's pool holds 16
+    # connections; SQLite serializes writers, so more threads there only wait.
+    sqlite = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    CHAT_DB_THREADS = env_int(environ, "CHAT_DB_THREADS", 2 if sqlite else 8, minimum=1)
 
     # Routing and socket policy (DESIGN.md, "Configuration").
     CHAT_COACH_GRACE_SECONDS = env_int(environ, "CHAT_COACH_GRACE_SECONDS", 60)
@@ -73,6 +77,9 @@ try:
     CHAT_WORKER_STALE_SECONDS = env_int(environ, "CHAT_WORKER_STALE_SECONDS", 15, minimum=3)
     CHAT_UNANSWERED_SECONDS = env_int(environ, "CHAT_UNANSWERED_SECONDS", 300, minimum=1)
     CHAT_RATE_PER_10S = env_int(environ, "CHAT_RATE_PER_10S", 30, minimum=1)
+    # Logout and deactivation close sockets at once through the channel layer; should
+    # that event be lost, a socket's next frame this long after its last check closes it.
+    CHAT_SESSION_RECHECK_SECONDS = env_int(environ, "CHAT_SESSION_RECHECK_SECONDS", 30)
     CHAT_MAX_SOCKETS_PER_USER = env_int(environ, "CHAT_MAX_SOCKETS_PER_USER", 10, minimum=1)
     CHAT_URGENT_WEIGHT = env_int(environ, "CHAT_URGENT_WEIGHT", 2, minimum=1)
     CHAT_EMERGENCY_NUMBER = environ.get("CHAT_EMERGENCY_NUMBER", "911")

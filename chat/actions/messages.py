@@ -1,8 +1,8 @@
 """Sending a message: the hot path, one transaction per frame.
 
-Lock the thread row → find an earlier send with this client_id (then answer with
-its ack, store nothing) → next seq → insert → triage a member's text → state
-changes (enqueue, reopen, reply clock) → commit → events. The seq comes from the
+Lock the thread row → insert with the next seq, unless the sender already sent this
+client_id (then answer with that message's ack and store nothing) → triage a member's
+text → state changes (enqueue, reopen, reply clock) → commit → events. The seq comes from the
 locked row, so concurrent senders on any number of processes get 1, 2, 3 … in
 commit order with no gap: a failed transaction takes its seq with it.
 """
@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.roles import Actor, Role
@@ -53,15 +53,7 @@ class SendResult:
 
 def message_send(*, actor: Actor, thread_id: int, client_id: str, text: str) -> SendResult:
     """Store a message (once per client_id) and announce it; then route if it queued the thread."""
-    try:
-        result, enqueued = _store(actor=actor, thread_id=thread_id, client_id=client_id, text=text)
-    except IntegrityError:
-        # Another socket of the same sender won the race with this client_id
-        # (its transaction committed while ours waited): answer with its ack.
-        result = _existing(actor, thread_id, client_id)
-        if result is None:
-            raise
-        return result
+    result, enqueued = _store(actor=actor, thread_id=thread_id, client_id=client_id, text=text)
     if enqueued:
         # The message is committed and will be acked whatever happens here; a
         # failed assignment is retried by the periodic sweep.
@@ -76,23 +68,24 @@ def message_send(*, actor: Actor, thread_id: int, client_id: str, text: str) -> 
 def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[SendResult, bool]:
     thread = thread_for_reader(actor, thread_id, lock=True)
     require_participant(actor, thread)
-    earlier = _existing(actor, thread_id, client_id)
-    if earlier is not None:
-        return earlier, False
     if actor.role == Role.MEMBER and thread.status == ThreadStatus.RESOLVED:
         _check_can_reopen(thread)
 
     now = timezone.now()
-    thread.last_seq += 1
-    message = Message.objects.create(
+    message = Message(
         thread=thread,
-        seq=thread.last_seq,
+        seq=thread.last_seq + 1,
         sender_id=actor.id,
         client_id=client_id,
         text=text,
         body=render_body(text),
         created_at=now,
     )
+    if not _insert_once(message):
+        # A retry: the first send with this client_id is the answer, and the
+        # transaction has changed nothing.
+        return _existing(actor, thread_id, client_id), False
+    thread.last_seq = message.seq
     ReadState.objects.bulk_create(
         [ReadState(thread=thread, user_id=actor.id, read_seq=message.seq)],
         update_conflicts=True,
@@ -141,6 +134,43 @@ def _coach_replied(thread: Thread, now: Any) -> None:
         )
 
 
+def _insert_once(message: Message) -> bool:
+    """Insert the message unless its sender already sent this client_id; True if inserted.
+
+    One statement instead of a look-up and an insert: the unique constraint decides
+    (INSERT … ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike). The row lock
+    on the thread is held, so a concurrent retry waits and then finds this row.
+    """
+    table = Message._meta.db_table
+    columns = ["thread_id", "seq", "sender_id", "client_id", "text", "body", "kind", "event"]
+    values = [
+        message.thread_id,
+        message.seq,
+        message.sender_id,
+        message.client_id,
+        message.text,
+        message.body,
+        message.kind,
+        message.event,
+        connection.ops.adapt_datetimefield_value(message.created_at),
+    ]
+    quoted = ", ".join(connection.ops.quote_name(column) for column in [*columns, "created_at"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(table)} ({quoted}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(values))}) "
+            "ON CONFLICT (thread_id, sender_id, client_id) WHERE client_id IS NOT NULL "
+            "DO NOTHING RETURNING id",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message.pk = row[0]
+    message._state.adding = False
+    return True
+
+
 def _check_can_reopen(thread: Thread) -> None:
     if (
         Thread.objects.filter(member_id=thread.member_id)
@@ -150,13 +180,13 @@ def _check_can_reopen(thread: Thread) -> None:
         raise conflict("you have another open thread; write there")
 
 
-def _existing(actor: Actor, thread_id: int, client_id: str) -> SendResult | None:
+def _existing(actor: Actor, thread_id: int, client_id: str) -> SendResult:
     message = (
         Message.objects.filter(thread_id=thread_id, sender_id=actor.id, client_id=client_id)
         .only("id", "thread_id", "seq", "client_id", "created_at")
-        .first()
+        .get()
     )
-    return None if message is None else _result(message, duplicate=True)
+    return _result(message, duplicate=True)
 
 
 def _result(message: Message, *, duplicate: bool) -> SendResult:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
+
 from chat.events import QUEUE_GROUP, Event, frame_event, send_on_commit, user_group, watch_group
 from chat.frames import Audience, dumps, message_object, thread_object
 from chat.models import (
@@ -66,12 +68,32 @@ def system_message_post(thread: Thread, *, text: str, event: SystemEvent) -> Mes
     return message
 
 
+def people_load(thread: Thread) -> None:
+    """Load the member and coach (with profiles) a thread object names, if not yet loaded."""
+    member_field, coach_field = Thread._meta.get_field("member"), Thread._meta.get_field("coach")
+    wanted = []
+    if not member_field.is_cached(thread):
+        wanted.append(thread.member_id)
+    if thread.coach_id is not None and not coach_field.is_cached(thread):
+        wanted.append(thread.coach_id)
+    if not wanted:
+        return
+    users = (
+        get_user_model().objects.select_related("member_profile", "coach_profile").in_bulk(wanted)
+    )
+    if thread.member_id in users:
+        thread.member = users[thread.member_id]
+    if thread.coach_id in users:
+        thread.coach = users[thread.coach_id]
+
+
 def thread_frames(thread: Thread) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The member's T and the staff T of a thread (member and coach loaded).
+    """The member's T and the staff T of a thread.
 
     For a queued thread this also records the position and estimate the member
     is being told, so the position feed does not announce them again.
     """
+    people_load(thread)
     position = eta = None
     if thread.status == ThreadStatus.QUEUED:
         position = routing_selectors.queue_rank(thread)
