@@ -365,11 +365,14 @@ class OursAdapter:
         coaches: list[Account],
         origin: str | None = None,
     ) -> None:
-        self.member_url = member_url
-        self.coach_url = coach_url
+        # Comma-separated URLs spread the sockets over several processes, pair by pair,
+        # as a proxy in front of them would.
+        self.member_urls = member_url.split(",")
+        self.coach_urls = coach_url.split(",")
+        self.member_url = self.member_urls[0]
         self.members = members
         self.coaches = coaches
-        self.origin = origin or member_url
+        self.origin = origin or self.member_url
         self.cookies: dict[str, str] = {}
         self.coach_by_user: dict[int, Client] = {}
         self.by_thread: dict[int, Pair] = {}
@@ -416,14 +419,16 @@ class OursAdapter:
                 await asyncio.sleep(0.5 * 2**attempt)
 
     async def _coach_online(self, gen: LoadGenerator, index: int) -> None:
-        client = await self._open(gen, self.coach_url, self.coaches[index], self._coach_frame)
+        url = self.coach_urls[index % len(self.coach_urls)]
+        client = await self._open(gen, url, self.coaches[index], self._coach_frame)
         client.user_id = client.hello["user"]["id"]
         self.coach_by_user[client.user_id] = client
         await client.send(json.dumps({"type": "presence.set", "status": "online", "ref": "p"}))
         await asyncio.wait_for(client.expect("ref:p"), 60)
 
     async def _member_socket(self, gen: LoadGenerator, index: int) -> Client:
-        return await self._open(gen, self.member_url, self.members[index], self._member_frame)
+        url = self.member_urls[index % len(self.member_urls)]
+        return await self._open(gen, url, self.members[index], self._member_frame)
 
     async def _member_pair(self, index: int, client: Client) -> Pair:
         account = self.members[index]

@@ -47,7 +47,7 @@ def throughput_tables(scenarios: dict[str, Any]) -> str:
     rows_closed, rows_open = [], []
     entries = [
         (label, entry)
-        for part in ("throughput", "multiprocess", "sharded")
+        for part in ("throughput", "multiprocess", "balanced", "sharded")
         for label, entry in scenarios.get(part, {}).items()
     ]
     for label, entry in entries:
@@ -296,7 +296,7 @@ def evaluate_targets(scenarios: dict[str, Any], logs: dict[str, Any]) -> list[tu
 
     everything = [
         (label, phase)
-        for part in ("throughput", "multiprocess", "sharded")
+        for part in ("throughput", "multiprocess", "balanced", "sharded")
         for label, entry in scenarios.get(part, {}).items()
         if entry["target"].startswith("ours")
         for phase in entry["phases"].values()
@@ -414,7 +414,7 @@ def render(results: dict[str, Any]) -> str:
         f"Machine: {machine['cpu']} × {machine['nproc']} cores, {machine['memory']}; "
         f"load average at start {machine['loadavg_start']}; {machine['versions']}",
     ]
-    if any(scenarios.get(k) for k in ("throughput", "multiprocess", "sharded")):
+    if any(scenarios.get(k) for k in ("throughput", "multiprocess", "balanced", "sharded")):
         out += ["", throughput_tables(scenarios)]
     if scenarios.get("idle"):
         out += ["", "### Idle sockets", "", idle_table(scenarios["idle"])]

@@ -33,6 +33,7 @@ RESULTS = ROOT / "bench" / "results"
 ORDER = [
     "throughput",
     "multiprocess",
+    "balanced",
     "sharded",
     "idle",
     "history",

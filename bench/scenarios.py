@@ -7,6 +7,7 @@ stops it, and returns a JSON-able dict; `bench.run` strings them together.
 - history: thread.history over the socket and the selector in-process, by depth
 - assignment: one decision with 1,000 queued threads and 200 coaches (in-process)
 - multiprocess: members on one daphne, coaches on another, same Redis and PostgreSQL
+- balanced: two daphne processes each serving half the members and half the coaches
 - sharded: the channel layer over two Redis servers
 - message_path: the message.send database hop alone, in-process (ms and queries)
 """
@@ -405,6 +406,35 @@ async def multiprocess(ctx: Context) -> dict[str, Any]:
     return results
 
 
+async def balanced(ctx: Context) -> dict[str, Any]:
+    """Two daphne processes sharing the load as behind a proxy: each process serves half
+    the members and half the coaches, and most pairs span the two."""
+    results = {}
+    pairs = ctx.size.multi_pairs
+    for layer in ctx.scenario_layers():
+        label = f"ours-{layer}-balanced-{pairs}"
+        print(f"  balanced: {label}", flush=True)
+        server, database_url = ctx.ours(label, layer, processes=2)
+        try:
+            first, second = server.urls
+            spec = AdapterSpec(
+                "ours",
+                f"{first},{second}",
+                f"{second},{first}",
+                accounts("member", pairs),
+                accounts("coach", pairs),
+            )
+            result = await measure_pairs(ctx, server, spec, pairs)
+            ctx.stop(server)
+            result["invariants"] = run_inproc(["invariants"], database_url)
+            results[label] = {"target": f"ours-{layer}", "processes": 2, **result}
+        except Exception as error:
+            ctx.failed(label, error)
+        finally:
+            ctx.stop(server, database_url)
+    return results
+
+
 async def sharded(ctx: Context) -> dict[str, Any]:
     """One daphne process, the layer sharded over the shared Redis and a private one."""
     results = {}
@@ -651,5 +681,6 @@ SCENARIOS = {
     "assignment": assignment,
     "message_path": message_path,
     "multiprocess": multiprocess,
+    "balanced": balanced,
     "sharded": sharded,
 }

@@ -7,26 +7,16 @@ database as it is now, never against what a socket was told earlier.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db import connection
 
 from accounts.roles import Actor, Role
 from chat.errors import conflict, forbidden, not_found
 from chat.models import Thread, ThreadStatus
 
-
-def _visible_threads(actor: Actor) -> QuerySet[Thread]:
-    # No joins: this is the first statement of every message; the people a thread
-    # object names are loaded only when one is built (chat/actions/notify.py).
-    threads = Thread.objects.all()
-    if actor.role == Role.MEMBER:
-        return threads.filter(member_id=actor.id)
-    if actor.role == Role.COACH:
-        # Her threads: assigned now, or resolved while she held them. A coach
-        # unassigned by a transfer or requeue loses the thread at once.
-        return threads.filter(coach_id=actor.id)
-    if actor.role == Role.SUPERVISOR:
-        return threads
-    return threads.none()
+# Who sees which thread, as one condition each. Members: their own. Coaches: those
+# assigned to them now, or resolved while they held them (a coach unassigned by a
+# transfer or requeue loses the thread at once). Supervisors: all.
+_VISIBLE_BY = {Role.MEMBER: "member_id", Role.COACH: "coach_id", Role.SUPERVISOR: None}
 
 
 def thread_for_reader(actor: Actor, thread_id: int, *, lock: bool = False) -> Thread:
@@ -34,15 +24,30 @@ def thread_for_reader(actor: Actor, thread_id: int, *, lock: bool = False) -> Th
 
     lock=True takes the row lock (PostgreSQL; SQLite's write transactions are
     already serialized): every change to a thread's seq or state goes through it.
+
+    Written as SQL: it is the first statement of every frame, and building it with
+    the ORM cost more than running it (docs/benchmarks.md). No joins either: the
+    people a thread object names are loaded only when one is built.
     """
-    threads = _visible_threads(actor).filter(pk=thread_id)
-    if lock:
-        threads = threads.select_for_update()
-    # Not .first(): its ORDER BY would be one more thing to compile on every message.
-    thread = next(iter(threads[:1]), None)
+    if actor.role not in _VISIBLE_BY:
+        raise not_found()
+    column = _VISIBLE_BY[actor.role]
+    sql, params = _SELECT_THREAD + " WHERE id = %s", [thread_id]
+    if column is not None:
+        sql += f" AND {column} = %s"
+        params.append(actor.id)
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    # raw(), not a cursor: it applies the backend's converters (SQLite's datetimes).
+    thread = next(iter(Thread.objects.raw(sql, params)), None)
     if thread is None:
         raise not_found()
     return thread
+
+
+_SELECT_THREAD = "SELECT {} FROM {}".format(  # noqa: S608 (names from the model, no input)
+    ", ".join(field.column for field in Thread._meta.concrete_fields), Thread._meta.db_table
+)
 
 
 def require_participant(actor: Actor, thread: Thread) -> None:

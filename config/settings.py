@@ -184,8 +184,13 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {"layer_teardown": {"()": "config.logging.LayerTeardownNoise"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["layer_teardown"],
+        },
     },
     "root": {"handlers": ["console"], "level": environ.get("LOG_LEVEL", "INFO")},
     "loggers": {

@@ -86,11 +86,11 @@ def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[
         # transaction has changed nothing.
         return _existing(actor, thread_id, client_id), False
     thread.last_seq = message.seq
-    ReadState.objects.bulk_create(
-        [ReadState(thread=thread, user_id=actor.id, read_seq=message.seq)],
-        update_conflicts=True,
-        unique_fields=["thread", "user"],
-        update_fields=["read_seq"],
+    _sql(
+        f"INSERT INTO {ReadState._meta.db_table} (thread_id, user_id, read_seq) "  # noqa: S608
+        "VALUES (%s, %s, %s) "
+        "ON CONFLICT (thread_id, user_id) DO UPDATE SET read_seq = EXCLUDED.read_seq",
+        [thread.pk, actor.id, message.seq],
     )
     send_on_commit(message_events(thread, message_object(message, actor.person())))
 
@@ -106,9 +106,7 @@ def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[
             thread_save(thread, "awaiting_reply_since", "priority")
             thread_changed(thread, queue_changed=thread.status == ThreadStatus.QUEUED)
         else:
-            Thread.objects.filter(pk=thread.pk).update(
-                last_seq=thread.last_seq, awaiting_reply_since=thread.awaiting_reply_since
-            )
+            _progress(thread)
         if triaged.red_flag_reason:
             triage.red_flag_alert(thread, reason=triaged.red_flag_reason)
     else:
@@ -127,11 +125,7 @@ def _coach_replied(thread: Thread, now: Any) -> None:
         thread_save(thread, "awaiting_reply_since", "unanswered", "first_response_at")
         thread_changed(thread, queue_changed=True)
     else:
-        Thread.objects.filter(pk=thread.pk).update(
-            last_seq=thread.last_seq,
-            awaiting_reply_since=None,
-            first_response_at=thread.first_response_at,
-        )
+        _progress(thread)
 
 
 def _insert_once(message: Message) -> bool:
@@ -141,34 +135,56 @@ def _insert_once(message: Message) -> bool:
     (INSERT … ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike). The row lock
     on the thread is held, so a concurrent retry waits and then finds this row.
     """
-    table = Message._meta.db_table
-    columns = ["thread_id", "seq", "sender_id", "client_id", "text", "body", "kind", "event"]
-    values = [
-        message.thread_id,
-        message.seq,
-        message.sender_id,
-        message.client_id,
-        message.text,
-        message.body,
-        message.kind,
-        message.event,
-        connection.ops.adapt_datetimefield_value(message.created_at),
-    ]
-    quoted = ", ".join(connection.ops.quote_name(column) for column in [*columns, "created_at"])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(table)} ({quoted}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(values))}) "
-            "ON CONFLICT (thread_id, sender_id, client_id) WHERE client_id IS NOT NULL "
-            "DO NOTHING RETURNING id",
-            values,
-        )
-        row = cursor.fetchone()
+    row = _sql(
+        f"INSERT INTO {Message._meta.db_table} "  # noqa: S608 (table name from the model)
+        "(thread_id, seq, sender_id, client_id, text, body, kind, event, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (thread_id, sender_id, client_id) WHERE client_id IS NOT NULL "
+        "DO NOTHING RETURNING id",
+        [
+            message.thread_id,
+            message.seq,
+            message.sender_id,
+            message.client_id,
+            message.text,
+            message.body,
+            message.kind,
+            message.event,
+            connection.ops.adapt_datetimefield_value(message.created_at),
+        ],
+    )
     if row is None:
         return False
     message.pk = row[0]
     message._state.adding = False
     return True
+
+
+def _progress(thread: Thread) -> None:
+    """Save what every message moves and no thread object shows: the seq and reply clock."""
+    adapt = connection.ops.adapt_datetimefield_value
+    _sql(
+        f"UPDATE {Thread._meta.db_table} "  # noqa: S608 (table name from the model)
+        "SET last_seq = %s, awaiting_reply_since = %s, first_response_at = %s WHERE id = %s",
+        [
+            thread.last_seq,
+            adapt(thread.awaiting_reply_since),
+            adapt(thread.first_response_at),
+            thread.pk,
+        ],
+    )
+
+
+def _sql(statement: str, params: list[Any]) -> tuple | None:
+    """Run one statement of the hot path; its first row, if any.
+
+    The statements a message always makes are written as SQL: compiling them with
+    the ORM took more of each message's time than running them (docs/benchmarks.md).
+    Table names come from the models; values are always parameters.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchone() if cursor.description else None
 
 
 def _check_can_reopen(thread: Thread) -> None:
