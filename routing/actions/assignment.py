@@ -15,10 +15,12 @@ capacity nor hand one thread to two coaches.
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.roles import Actor
@@ -49,12 +51,7 @@ def _assign_head() -> bool:
     coaches = selectors.available_coaches()
     if not coaches:
         return False
-    thread = (
-        selectors.queued_threads()
-        .select_for_update(skip_locked=True, of=("self",))
-        .with_people()
-        .first()
-    )
+    thread = next(iter(selectors.queued_threads().select_for_update(skip_locked=True)[:1]), None)
     if thread is None:
         return False
     for coach in rank_coaches(thread, coaches):
@@ -69,17 +66,12 @@ def _assign_head() -> bool:
 def rank_coaches(thread: Thread, coaches: list[CoachProfile]) -> list[CoachProfile]:
     """Best first: continuity, then most specialty matches, lowest load, longest idle."""
     thread_tags = set(ThreadTag.objects.filter(thread=thread).values_list("tag_id", flat=True))
-    specialties: dict[int, set[int]] = {coach.pk: set() for coach in coaches}
-    through = CoachProfile.specialties.through
-    for coach_id, tag_id in through.objects.filter(coachprofile_id__in=specialties).values_list(
-        "coachprofile_id", "tag_id"
-    ):
-        specialties[coach_id].add(tag_id)
+    specialties = specialties_of([coach.pk for coach in coaches])
 
     def key(coach: CoachProfile) -> tuple[Any, ...]:
         return (
             coach.user_id != thread.previous_coach_id,
-            -len(specialties[coach.pk] & thread_tags),
+            -len(specialties.get(coach.pk, frozenset()) & thread_tags),
             coach.load,
             coach.last_assigned_at or EPOCH,
             coach.pk,
@@ -88,15 +80,63 @@ def rank_coaches(thread: Thread, coaches: list[CoachProfile]) -> list[CoachProfi
     return sorted(coaches, key=key)
 
 
+SPECIALTIES_TTL = 30.0
+_specialties: dict[int, frozenset[int]] = {}
+_specialties_loaded = -SPECIALTIES_TTL
+
+
+def specialties_of(profile_ids: list[int]) -> dict[int, frozenset[int]]:
+    """Tag ids per coach profile, cached for SPECIALTIES_TTL seconds.
+
+    Specialties are a preference, edited rarely in the admin; reading all of them
+    for every decision cost more than the rest of the choice. An edit in this process
+    clears the cache at once (coaches/signals.py), other processes within the TTL.
+    """
+    global _specialties, _specialties_loaded
+    if time.monotonic() - _specialties_loaded >= SPECIALTIES_TTL or any(
+        pk not in _specialties for pk in profile_ids
+    ):
+        rows: dict[int, set[int]] = {}
+        through = CoachProfile.specialties.through
+        for profile_id, tag_id in through.objects.values_list("coachprofile_id", "tag_id"):
+            rows.setdefault(profile_id, set()).add(tag_id)
+        all_ids = CoachProfile.objects.values_list("pk", flat=True)
+        _specialties = {pk: frozenset(rows.get(pk, ())) for pk in all_ids}
+        _specialties_loaded = time.monotonic()
+    return _specialties
+
+
+def specialties_forget() -> None:
+    global _specialties_loaded
+    _specialties_loaded = -SPECIALTIES_TTL
+
+
 def _lock_if_available(coach_id: int) -> bool:
-    """Lock her profile row and check, as of now, that she may take one more thread."""
-    coach = CoachProfile.objects.select_for_update().filter(user_id=coach_id).first()
-    return (
-        coach is not None
-        and coach.status == CoachStatus.ONLINE
-        and CoachSocket.objects.filter(coach_id=coach_id).exists()
-        and selectors.coach_load(coach_id) < coach.capacity
-    )
+    """Lock her profile row and check, as of now, that she may take one more thread:
+    online, connected, under capacity (one statement: it runs for every decision)."""
+    profile, thread = CoachProfile._meta.db_table, Thread._meta.db_table
+    sql = f"""
+        SELECT p.status = %s
+               AND EXISTS (SELECT 1 FROM {CoachSocket._meta.db_table} s WHERE s.coach_id = %s)
+               AND (SELECT COALESCE(SUM(CASE WHEN priority = %s THEN %s ELSE 1 END), 0)
+                    FROM {thread} WHERE coach_id = %s AND status = %s) < p.capacity
+        FROM {profile} p WHERE p.user_id = %s
+    """  # noqa: S608 (table names from the models; values are parameters)
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    params = [
+        CoachStatus.ONLINE,
+        coach_id,
+        Priority.URGENT,
+        settings.CHAT_URGENT_WEIGHT,
+        coach_id,
+        ThreadStatus.ACTIVE,
+        coach_id,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def thread_assign(
