@@ -113,30 +113,31 @@ def specialties_forget() -> None:
 
 def _lock_if_available(coach_id: int) -> bool:
     """Lock her profile row and check, as of now, that she may take one more thread:
-    online, connected, under capacity (one statement: it runs for every decision)."""
-    profile, thread = CoachProfile._meta.db_table, Thread._meta.db_table
+    online, connected, under capacity.
+
+    Two statements, not one: on PostgreSQL a statement that waits for a row lock
+    re-reads that row when it gets it, but not its subqueries, which would still
+    count her load as it was before the other process's assignment committed.
+    """
+    profile = (
+        CoachProfile.objects.select_for_update()
+        .filter(user_id=coach_id)
+        .values_list("status", "capacity")
+        .first()
+    )
+    if profile is None or profile[0] != CoachStatus.ONLINE:
+        return False
+    thread, sockets = Thread._meta.db_table, CoachSocket._meta.db_table
     sql = f"""
-        SELECT p.status = %s
-               AND EXISTS (SELECT 1 FROM {CoachSocket._meta.db_table} s WHERE s.coach_id = %s)
-               AND (SELECT COALESCE(SUM(CASE WHEN priority = %s THEN %s ELSE 1 END), 0)
-                    FROM {thread} WHERE coach_id = %s AND status = %s) < p.capacity
-        FROM {profile} p WHERE p.user_id = %s
+        SELECT EXISTS (SELECT 1 FROM {sockets} s WHERE s.coach_id = %s),
+               (SELECT COALESCE(SUM(CASE WHEN priority = %s THEN %s ELSE 1 END), 0)
+                FROM {thread} WHERE coach_id = %s AND status = %s)
     """  # noqa: S608 (table names from the models; values are parameters)
-    if connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    params = [
-        CoachStatus.ONLINE,
-        coach_id,
-        Priority.URGENT,
-        settings.CHAT_URGENT_WEIGHT,
-        coach_id,
-        ThreadStatus.ACTIVE,
-        coach_id,
-    ]
+    params = [coach_id, Priority.URGENT, settings.CHAT_URGENT_WEIGHT, coach_id, ThreadStatus.ACTIVE]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return bool(row and row[0])
+        connected, load = cursor.fetchone()
+    return bool(connected) and load < profile[1]
 
 
 def thread_assign(
