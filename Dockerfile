@@ -25,14 +25,10 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 
-# Then the project itself (.dockerignore keeps tests, data and secrets out).
-# settings.py finds its files from BASE_DIR, which for an installed project is
-# site-packages: STATICFILES_DIRS = [BASE_DIR / "static"] names a folder outside
-# every package, which `pip install .` does not install, so it is copied there.
-# (Drop the `cp` once the static files live inside a package.)
+# Then the project itself (.dockerignore keeps tests, data and secrets out); its
+# templates and static files are package data (pyproject.toml).
 COPY . .
 RUN pip install --no-deps . \
- && cp -r static "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/static" \
  && pip uninstall -y pip setuptools
 
 

@@ -447,7 +447,7 @@ def test_dockerignore_keeps_secrets_and_data_out_of_the_image():
     }
     for entry in (".git", ".env", ".demo-secret-key", "tests", "*.sqlite3"):
         assert entry in ignored, entry
-    for needed in ("README.md", "pyproject.toml", "manage.py", "static", "deploy"):
+    for needed in ("README.md", "pyproject.toml", "manage.py", "config", "deploy"):
         assert needed not in ignored, needed
 
 

@@ -1,0 +1,603 @@
+"""The chat socket (/ws/chat/): frames in → one action each; events in → frames out.
+
+Nothing here decides anything about threads: parsing is chat/protocol.py, every
+write and every recipient list is an action's, access is chat/access.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.db import Error as DatabaseError
+from django.utils.crypto import constant_time_compare
+
+from accounts.roles import Actor, Role
+from chat import selectors
+from chat.actions import reading, threads
+from chat.actions.messages import SendResult, message_send
+from chat.actions.sockets import (
+    CLOSE_SESSION_ENDED,
+    session_fingerprint,
+    socket_close,
+    socket_open,
+)
+from chat.errors import ChatError, ErrorCode
+from chat.events import SUPERVISORS_GROUP, publish, user_group, watch_group
+from chat.frames import dumps, error_frame, with_ref
+from chat.hop import frame_hop, release_middleware_connection
+from chat.protocol import Request, parse_frame, request_ref
+from chat.ratelimit import FrameRateLimiter
+from config import metrics
+from routing.actions import assignment, presence, resolve, tags, transfer
+from routing.queue_feed import feed
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NO_ROLE = 4403
+CLOSE_FLOODING = 4429
+# WebSocket's own "try again later" (1013) cannot be sent: daphne's autobahn lets an
+# application close only with 1000 or 3000-4999, and raises on anything else (the
+# socket then died with 1006). 4503 is "unavailable" in the application's range.
+CLOSE_TRY_AGAIN_LATER = 4503
+
+# Sockets per user in this process (CHAT_MAX_SOCKETS_PER_USER applies per process).
+_open_sockets: Counter[int] = Counter()
+# A user closed for flooding opens no new socket on this process until then (monotonic
+# time): the rate limit is per socket, and reconnecting would start a full bucket.
+_flooded_until: dict[int, float] = {}
+FLOOD_COOLDOWN_SECONDS = 10.0
+
+UNAVAILABLE_MESSAGE = "the service is briefly unavailable; nothing was stored, retry"
+# A client that stops reading its socket while still sending (so daphne's pings, which
+# wait for silence, never catch it) made daphne buffer everything sent to it, without
+# limit. A socket whose client is this far behind is closed with CLOSE_TOO_SLOW; the
+# client reconnects and resyncs by seq. See docs/reliability.md.
+SEND_BACKLOG_LIMIT = 1024 * 1024
+CLOSE_TOO_SLOW = 4408
+# daphne reads whatever a client sends and queues it for the consumer, without limit: a
+# client sending faster than its frames are handled grew the process by hundreds of MB
+# in seconds. Reading stops while this many of its frames wait (at most 64 KiB each
+# that we accept, 1 MiB that daphne does).
+READ_AHEAD_FRAMES = 16
+# A socket whose channel-layer receive failed retries after this long, doubling up to
+# the maximum (with jitter, so a process's sockets do not all retry at once).
+LAYER_RETRY_SECONDS = 0.5
+LAYER_RETRY_MAX_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How one client frame type maps to an action and back to a reply frame."""
+
+    action: Callable[..., Any]
+    arguments: Callable[[Request], dict[str, Any]]
+    reply: Callable[[Any], dict[str, Any] | None]
+    audited: bool = False  # a supervisor's first read of the thread is recorded
+
+
+def _thread_reply(thread: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "thread", "thread": thread}
+
+
+def _same(frame: dict[str, Any]) -> dict[str, Any]:
+    return frame
+
+
+def _no_reply(_: Any) -> None:
+    return None
+
+
+def _thread_id(request: Request) -> dict[str, Any]:
+    return {"thread_id": request["thread"]}
+
+
+ROUTES: dict[str, Route] = {
+    "thread.open": Route(threads.thread_open, lambda r: {}, _thread_reply),
+    "message.send": Route(
+        message_send,
+        lambda r: {"thread_id": r["thread"], "client_id": r["client_id"], "text": r["body"]},
+        SendResult.ack,
+    ),
+    "thread.sync": Route(
+        reading.thread_sync,
+        lambda r: {"thread_id": r["thread"], "after_seq": r["after_seq"], "limit": r["limit"]},
+        _same,
+        audited=True,
+    ),
+    "thread.history": Route(
+        reading.thread_history,
+        lambda r: {"thread_id": r["thread"], "before_seq": r["before_seq"], "limit": r["limit"]},
+        _same,
+        audited=True,
+    ),
+    "typing": Route(
+        reading.typing_send, lambda r: {"thread_id": r["thread"], "state": r["state"]}, _no_reply
+    ),
+    "read": Route(
+        reading.thread_read, lambda r: {"thread_id": r["thread"], "seq": r["seq"]}, _no_reply
+    ),
+    "presence.set": Route(presence.presence_set, lambda r: {"status": r["status"]}, _same),
+    "queue.claim": Route(assignment.queue_claim, _thread_id, _thread_reply),
+    "thread.transfer": Route(
+        transfer.thread_transfer,
+        lambda r: {"thread_id": r["thread"], "to_coach": r["to_coach"], "note": r["note"]},
+        _thread_reply,
+    ),
+    "thread.resolve": Route(resolve.thread_resolve, _thread_id, _thread_reply),
+    "thread.tag": Route(
+        tags.thread_tag,
+        lambda r: {"thread_id": r["thread"], "add": r["add"], "remove": r["remove"]},
+        _thread_reply,
+    ),
+    "thread.watch": Route(threads.thread_watch, _thread_id, _thread_reply),
+    "member.context": Route(selectors.member_context, _thread_id, _same),
+}
+
+
+class Transport:
+    """The TCP connection under a socket that daphne serves, for the flow control ASGI
+    does not offer: how far the client is behind reading what we send, and reading
+    from the client no faster than its frames are handled and its rate limit allows.
+
+    daphne's send is partial(server.handle_reply, protocol), reached through channels'
+    session wrapper. The protocol queues each frame it reads for the application, with
+    no limit; its Twisted transport keeps what the kernel would not take in dataBuffer
+    (from offset) and _tempDataBuffer, and stops reading the socket while paused.
+    tests/e2e/test_faults.py fails if daphne or Twisted change that.
+    """
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+        self.transport = protocol.transport
+        self.paused = False
+        self.rest_until = 0.0
+        self.wake: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def under(cls, send: Callable) -> Transport | None:
+        """The transport under this ASGI send callable; None when not served by daphne."""
+        for _ in range(4):
+            if isinstance(send, functools.partial):
+                protocol = send.args[0] if send.args else None
+                transport = getattr(protocol, "transport", None)
+                if not hasattr(transport, "_tempDataLen") or not hasattr(
+                    protocol, "application_queue"
+                ):
+                    return None
+                return cls(protocol)
+            send = getattr(getattr(send, "__self__", None), "real_send", None)
+        return None
+
+    def backlog(self) -> int:
+        """Bytes sent to the client that it has not read yet (beyond the kernel's buffer)."""
+        transport = self.transport
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+    def regulate(self, rest: float = 0.0) -> None:
+        """Read from the client only while fewer than READ_AHEAD_FRAMES of its frames wait
+        to be handled, and not for `rest` seconds (it is over its rate): what it sends
+        meanwhile waits in its own buffers, not in this process's memory and CPU."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if rest:
+            self.rest_until = max(self.rest_until, now + rest)
+        resting = now < self.rest_until
+        read = not resting and self.protocol.application_queue.qsize() < READ_AHEAD_FRAMES
+        if read and self.paused:
+            self.paused = False
+            self.transport.resumeProducing()
+        elif not read and not self.paused:
+            self.paused = True
+            self.transport.pauseProducing()
+        # Paused while the queue drains, each frame handled calls again; while resting,
+        # nothing may be left to handle, so a timer does.
+        if resting and (self.wake is None or self.wake.when() < self.rest_until):
+            if self.wake is not None:
+                self.wake.cancel()
+            self.wake = loop.call_at(self.rest_until, self.regulate)
+
+
+def _flooding(user_id: int) -> bool:
+    """Whether the user was closed for flooding on this process a moment ago."""
+    until = _flooded_until.get(user_id)
+    if until is not None and until <= time.monotonic():
+        del _flooded_until[user_id]
+        return False
+    return until is not None
+
+
+class SessionEnded(Exception):
+    """The socket's user was deactivated, or its session ended, since it opened."""
+
+
+def signed_in(user_id: int, session_key: str | None) -> bool:
+    """The user is still active and still signed in with the session the socket opened
+    with (the same checks Django makes of a request's session, secret key fallbacks
+    included). Logout and deactivation close sockets through the channel layer; this
+    holds when that event was lost (the layer down at that moment), or the session
+    expired, or the password changed.
+    """
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    if session_key is None:
+        return True
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+    if session.get(SESSION_KEY) != str(user.pk):
+        return False
+    stored = session.get(HASH_SESSION_KEY, "")
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return any(constant_time_compare(stored, expected) for expected in hashes)
+
+
+def _as_signed_in(*, action: Callable[..., Any], session_key: str | None, **kwargs: Any) -> Any:
+    """A frame's action, in the same database hop as the check that its user may act."""
+    if not signed_in(kwargs["actor"].id, session_key):
+        raise SessionEnded
+    return action(**kwargs)
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    actor: Actor | None = None
+    # When the session was last found valid (connect counts: the auth middleware
+    # checked it). Re-checked at most every CHAT_SESSION_RECHECK_SECONDS, in the
+    # frame's own hop: two lookups a frame were a quarter of the message path's time.
+    signed_in_at = 0.0
+    counted: int | None = None  # the user whose socket count this socket holds
+    open = False  # accepted, and counted in the open-sockets gauge
+    forgotten = False  # disconnect() has run
+    layer_failed = False
+    closing = False
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        """Called for each socket: channels' consumer loop, made to outlive the layer.
+
+        In channels' own loop a failing channel layer ends the socket with a traceback:
+        at connect the handshake is refused with a 500, and later (the core Redis
+        layer) every socket of the process dies at once. Here a layer that is down at
+        connect closes the socket with CLOSE_TRY_AGAIN_LATER, and a receive that
+        fails is retried until the layer answers again, when the socket re-joins its
+        groups: a restarted Redis has forgotten them.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        self.transport = Transport.under(send)
+        try:
+            self.channel_name = await self.channel_layer.new_channel()
+        except Exception as error:
+            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
+            await receive()  # websocket.connect
+            await self._refuse(CLOSE_TRY_AGAIN_LATER)
+            return
+        try:
+            await await_many_dispatch([receive, self._channel_receive], self.dispatch)
+        except StopConsumer:
+            pass
+        except Exception:
+            # A handler failed: daphne closes the socket with 1011 and sends no
+            # websocket.disconnect to a consumer that has ended. Forget the socket
+            # here, or it counts against the user and a coach stays "connected".
+            await self.disconnect(1011)
+            raise
+
+    async def _channel_receive(self) -> dict[str, Any]:
+        delay = LAYER_RETRY_SECONDS
+        while True:
+            try:
+                if self.layer_failed:
+                    for group in self.groups:
+                        await self.channel_layer.group_add(group, self.channel_name)
+                    self.layer_failed = False
+                    logger.info("channel layer back; socket re-joined its groups")
+                return await self.channel_layer.receive(self.channel_name)
+            except Exception as error:
+                if not self.layer_failed:
+                    logger.warning("channel layer lost (%s); retrying", type(error).__name__)
+                self.layer_failed = True
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311
+                delay = min(delay * 2, LAYER_RETRY_MAX_SECONDS)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # channels ≥ 4.2 closes old database connections (a thread hop) before
+        # every handler, group events included. Our handlers that touch the
+        # database do so through chat/hop.py, which manages connections itself,
+        # so relaying an event costs no hop at all.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Called when the handshake arrives: authenticate, join groups, accept, hello."""
+        self.groups = []
+        self.watching: set[int] = set()
+        self.audited: set[int] = set()
+        self.limiter = FrameRateLimiter(settings.CHAT_RATE_PER_10S)
+        await release_middleware_connection()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        if _open_sockets[user.pk] >= settings.CHAT_MAX_SOCKETS_PER_USER or _flooding(user.pk):
+            # Tabs beyond the cap are refused like a flood: one user must not
+            # hold a process's memory hostage.
+            await self._refuse(CLOSE_FLOODING)
+            return
+        # Counted before the first await, not after accepting: connects racing through
+        # the awaits below all passed the cap otherwise. disconnect() uncounts it.
+        _open_sockets[user.pk] += 1
+        self.counted = user.pk
+        session = self.scope.get("session")
+        self.session_key = session.session_key if session else None
+        self.signed_in_at = time.monotonic()
+        self.session = session_fingerprint(self.session_key) if self.session_key else None
+        hop = await frame_hop(socket_open, user_id=user.pk, channel_name=self.channel_name)
+        if hop.error is not None:
+            logger.warning("socket open failed: %s", type(hop.error).__name__)
+            await self._refuse(CLOSE_TRY_AGAIN_LATER)
+            return
+        if hop.value is None:
+            # Active and logged in, but neither member, coach nor supervisor.
+            await self._refuse(CLOSE_NO_ROLE)
+            return
+        self.actor = hop.value.actor
+        groups = [user_group(self.actor.id)]
+        if self.actor.role == Role.SUPERVISOR:
+            groups.append(SUPERVISORS_GROUP)
+        try:
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups.append(group)
+        except Exception as error:
+            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
+            await self._leave()
+            await self._refuse(CLOSE_TRY_AGAIN_LATER)
+            return
+        await self.accept()
+        self.open = True
+        metrics.SOCKETS_OPEN.labels(self.actor.role.value).inc()
+        for frame in hop.value.frames:
+            await self.send_frame(frame)
+        await publish(hop.events)
+        if self.actor.role != Role.MEMBER:
+            feed.subscribe(self)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Called when the socket closes, for any reason.
+
+        Not channels' version: it leaves the groups first and lets a layer that is
+        down raise past disconnect(), which would then never forget the socket (a
+        coach would stay "connected", the user's socket count would never drop).
+        """
+        await self.disconnect(message.get("code", 1000))
+        raise StopConsumer
+
+    async def disconnect(self, code: int) -> None:
+        """Called when the socket closes: leave the groups, forget the socket."""
+        if self.counted is not None:
+            _open_sockets[self.counted] -= 1
+            if not _open_sockets[self.counted]:
+                del _open_sockets[self.counted]
+            self.counted = None
+        if self.open:
+            metrics.SOCKETS_OPEN.labels(self.actor.role.value).dec()
+            self.open = False
+        if self.actor is None or self.forgotten:
+            return
+        self.forgotten = True
+        feed.unsubscribe(self)
+        await self._leave()
+        hop = await frame_hop(socket_close, actor=self.actor, channel_name=self.channel_name)
+        await publish(hop.events)
+        if hop.error is not None:
+            # The worker's heartbeat sweep forgets the socket if this failed.
+            logger.warning("socket close not recorded: %s", type(hop.error).__name__)
+
+    async def _refuse(self, code: int) -> None:
+        # Accept, then close: a client can tell an auth failure (4401) from a
+        # network failure, which a refused handshake would not let it do.
+        await self.accept()
+        await self.close(code=code)
+
+    async def _leave(self) -> None:
+        for group in self.groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as error:
+                logger.info("group_discard failed: %s", type(error).__name__)
+        self.groups = []
+
+    # --- frames from the client ------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Called with each frame from the client."""
+        if self.actor is None or self.closing:
+            # Closed by us: a flooder's frames may still be queued by the dozen.
+            return
+        retry_after = self.limiter.take()
+        if self.transport is not None:
+            # A client over its rate is not read from until it may send again (after a
+            # flood, not even its close handshake): receiving costs daphne more than
+            # refusing, and a flood waits in the flooder's own buffers.
+            self.transport.regulate(rest=retry_after)
+        if retry_after:
+            if self.limiter.flooding:
+                _flooded_until[self.actor.id] = time.monotonic() + FLOOD_COOLDOWN_SECONDS
+                await self.close(code=CLOSE_FLOODING)
+                return
+            error = ChatError(
+                ErrorCode.RATE_LIMITED, f"too many frames; retry in {retry_after:.1f} s"
+            )
+            error.ref = request_ref(text_data)
+            await self.send_error(error, retry_after=round(retry_after, 1))
+            return
+        if text_data is None:
+            await self.send_error(ChatError(ErrorCode.BAD_JSON, "binary frames are not accepted"))
+            return
+        try:
+            request = parse_frame(text_data)
+        except ChatError as error:
+            metrics.FRAMES_IN.labels("invalid").inc()
+            await self.send_error(error)
+            return
+        metrics.FRAMES_IN.labels(request.type).inc()
+        if request.type == "thread.unwatch":
+            await self._unwatch(request)
+            return
+        route = ROUTES[request.type]
+        arguments = route.arguments(request)
+        if route.audited:
+            arguments["audit"] = self._first_read(request["thread"])
+        if time.monotonic() - self.signed_in_at >= settings.CHAT_SESSION_RECHECK_SECONDS:
+            hop = await frame_hop(
+                _as_signed_in,
+                action=route.action,
+                session_key=self.session_key,
+                actor=self.actor,
+                **arguments,
+            )
+            if hop.error is None:
+                self.signed_in_at = time.monotonic()
+        else:
+            hop = await frame_hop(route.action, actor=self.actor, **arguments)
+        try:
+            if isinstance(hop.error, SessionEnded):
+                await self.close(code=CLOSE_SESSION_ENDED)
+                return
+            if hop.error is not None:
+                await self.send_error(self._as_chat_error(hop.error, request.ref))
+                return
+            if request.type == "thread.watch":
+                await self._watch(request["thread"])
+            reply = route.reply(hop.value)
+            if reply is not None:
+                await self.send_frame(with_ref(reply, request.ref))
+        except ChatError as error:
+            error.ref = request.ref
+            await self.send_error(error)
+        finally:
+            # After the reply: an ack never waits on the fan-out, and the events
+            # of an action that committed, then failed, still go out.
+            await publish(hop.events)
+
+    def _as_chat_error(self, error: BaseException, ref: str | None) -> ChatError:
+        if not isinstance(error, ChatError):
+            if isinstance(error, DatabaseError):
+                logger.warning("database error in a frame: %s", type(error).__name__)
+            else:
+                logger.error("unexpected error in a frame", exc_info=error)
+            error = ChatError(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
+        error.ref = ref
+        return error
+
+    async def _watch(self, thread_id: int) -> None:
+        await self._join(watch_group(thread_id))
+        self.watching.add(thread_id)
+        self.audited.add(thread_id)
+
+    async def _unwatch(self, request: Request) -> None:
+        thread_id = request["thread"]
+        group = watch_group(thread_id)
+        if group in self.groups:
+            self.groups.remove(group)
+            self.watching.discard(thread_id)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as error:
+                # Events for the thread may still arrive until the layer is back;
+                # watching is read access a supervisor has anyway.
+                logger.info("group_discard failed: %s", type(error).__name__)
+        await self.send_frame(
+            with_ref({"type": "thread.unwatched", "thread": thread_id}, request.ref)
+        )
+
+    def _first_read(self, thread_id: int) -> bool:
+        """A supervisor's first read of a thread on this socket is audited as a view."""
+        if self.actor.role != Role.SUPERVISOR or thread_id in self.audited:
+            return False
+        self.audited.add(thread_id)
+        return True
+
+    async def _join(self, group: str) -> None:
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as error:
+            logger.warning("group_add failed: %s", type(error).__name__)
+            raise ChatError(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE) from None
+        if group not in self.groups:
+            self.groups.append(group)
+
+    # --- frames to the client --------------------------------------------------------------
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send_frame_text(dumps(frame), frame["type"])
+
+    async def send_frame_text(self, text: str, frame_type: str) -> None:
+        if self.closing:
+            return
+        try:
+            await self.send(text_data=text)
+        except Exception as error:
+            # The client went away before daphne told us (autobahn's "send on a closed
+            # protocol"): nothing to send to, and no reason to end the consumer before
+            # its disconnect() forgets the socket.
+            logger.info("send to a closed socket: %s", type(error).__name__)
+            self.closing = True
+            return
+        metrics.FRAMES_OUT.labels(frame_type).inc()
+        if self.transport is not None and self.transport.backlog() > SEND_BACKLOG_LIMIT:
+            logger.warning("closing a socket whose client stopped reading (user %s)", self.user_id)
+            await self.close(code=CLOSE_TOO_SLOW)
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Close from our side; nothing more is read or sent on this socket."""
+        self.closing = True
+        await super().close(code, reason)
+
+    async def send_error(self, error: ChatError, **extra: Any) -> None:
+        metrics.ERRORS.labels(error.code.value).inc()
+        await self.send_frame({**error_frame(error), **extra})
+
+    # --- events from actions (channel layer) ---------------------------------------------------
+
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        """Called when an action sends a frame to a group this socket is in."""
+        await self.send_frame_text(event["frame"], event["frame_type"])
+
+    async def chat_close(self, event: dict[str, Any]) -> None:
+        """Called when the user's session ended or her account was deactivated."""
+        if event.get("session") in (None, self.session):
+            await self.close(code=event["code"])
+
+    async def queue_changed(self, event: dict[str, Any]) -> None:
+        """Not used by sockets (the per-process queue feed listens); ignored."""
+
+    # --- for the queue feed ----------------------------------------------------------------
+
+    @property
+    def role(self) -> Role:
+        return self.actor.role
+
+    @property
+    def user_id(self) -> int:
+        return self.actor.id

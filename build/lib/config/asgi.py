@@ -1,0 +1,43 @@
+"""The ASGI application: HTTP (Django, static files) and the chat socket at /ws/chat/.
+
+Run with ``daphne config.asgi:application``. Background work (presence
+heartbeats, grace timers, the assignment sweep) starts with the first request
+this process serves: daphne has no lifespan events.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Django must be set up before the consumers' modules import models.
+django_http = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from chat.consumers import ChatConsumer  # noqa: E402
+from config import health  # noqa: E402
+from routing.ticker import start_background_work  # noqa: E402
+
+websocket_urls = [path("ws/chat/", ChatConsumer.as_asgi())]
+
+router = ProtocolTypeRouter(
+    {
+        "http": ASGIStaticFilesHandler(django_http),
+        # A foreign Origin is refused at the handshake (HTTP 403): cross-site
+        # WebSocket hijacking would otherwise ride the member's session cookie.
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urls))),
+    }
+)
+
+
+async def application(scope, receive, send):
+    if scope["type"] in ("http", "websocket"):
+        start_background_work()
+    if scope["type"] == "http" and scope["path"] in health.PATHS:
+        return await health.health_app(scope, receive, send)
+    return await router(scope, receive, send)

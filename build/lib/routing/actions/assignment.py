@@ -1,0 +1,210 @@
+"""Choosing a coach for a thread, and claiming one from the queue.
+
+Work-conserving: :func:`assign_waiting` runs after every event that can free a
+coach or fill the queue (enqueue, coach online or connected, resolve, transfer,
+capacity change) and from the periodic sweep, and keeps matching the head of
+the queue to the best available coach until one side runs out.
+
+Atomic across processes: each decision is one transaction that takes the head
+thread with SELECT … FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite serializes
+write transactions), then locks the chosen coach's profile row and re-reads her
+load before giving her the thread, so two processes never push a coach over
+capacity nor hand one thread to two coaches.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.roles import Actor
+from chat.access import thread_for_claim
+from chat.actions.notify import system_message_post, thread_changed, thread_save
+from chat.errors import conflict
+from chat.models import SystemEvent, Thread, ThreadStatus, ThreadTag
+from coaches.models import CoachProfile, CoachStatus
+from config import metrics
+from routing import selectors
+from routing.actions.triage import red_flag_alert, red_flag_reason
+from routing.models import Assignment, AssignmentReason, CoachSocket, Priority
+
+MAX_DECISIONS_PER_RUN = 200
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def assign_waiting(*, max_decisions: int = MAX_DECISIONS_PER_RUN) -> int:
+    """Match queued threads to available coaches until one side runs out; returns how many."""
+    made = 0
+    while made < max_decisions and _assign_head():
+        made += 1
+    return made
+
+
+@transaction.atomic
+def _assign_head() -> bool:
+    coaches = selectors.available_coaches()
+    if not coaches:
+        return False
+    thread = next(iter(selectors.queued_threads().select_for_update(skip_locked=True)[:1]), None)
+    if thread is None:
+        return False
+    for coach in rank_coaches(thread, coaches):
+        if _lock_if_available(coach.user_id):
+            thread_assign(
+                thread, coach_id=coach.user_id, reason=AssignmentReason.AUTO, actor_id=None
+            )
+            return True
+    return False
+
+
+def rank_coaches(thread: Thread, coaches: list[CoachProfile]) -> list[CoachProfile]:
+    """Best first: continuity, then most specialty matches, lowest load, longest idle."""
+    thread_tags = set(ThreadTag.objects.filter(thread=thread).values_list("tag_id", flat=True))
+    specialties = specialties_of([coach.pk for coach in coaches])
+
+    def key(coach: CoachProfile) -> tuple[Any, ...]:
+        return (
+            coach.user_id != thread.previous_coach_id,
+            -len(specialties.get(coach.pk, frozenset()) & thread_tags),
+            coach.load,
+            coach.last_assigned_at or EPOCH,
+            coach.pk,
+        )
+
+    return sorted(coaches, key=key)
+
+
+SPECIALTIES_TTL = 30.0
+_specialties: dict[int, frozenset[int]] = {}
+_specialties_loaded = -SPECIALTIES_TTL
+
+
+def specialties_of(profile_ids: list[int]) -> dict[int, frozenset[int]]:
+    """Tag ids per coach profile, cached for SPECIALTIES_TTL seconds.
+
+    Specialties are a preference, edited rarely in the admin; reading all of them
+    for every decision cost more than the rest of the choice. An edit in this process
+    clears the cache at once (coaches/signals.py), other processes within the TTL.
+    """
+    global _specialties, _specialties_loaded
+    if time.monotonic() - _specialties_loaded >= SPECIALTIES_TTL or any(
+        pk not in _specialties for pk in profile_ids
+    ):
+        rows: dict[int, set[int]] = {}
+        through = CoachProfile.specialties.through
+        for profile_id, tag_id in through.objects.values_list("coachprofile_id", "tag_id"):
+            rows.setdefault(profile_id, set()).add(tag_id)
+        all_ids = CoachProfile.objects.values_list("pk", flat=True)
+        _specialties = {pk: frozenset(rows.get(pk, ())) for pk in all_ids}
+        _specialties_loaded = time.monotonic()
+    return _specialties
+
+
+def specialties_forget() -> None:
+    global _specialties_loaded
+    _specialties_loaded = -SPECIALTIES_TTL
+
+
+def _lock_if_available(coach_id: int) -> bool:
+    """Lock her profile row and check, as of now, that she may take one more thread:
+    online, connected, under capacity.
+
+    Two statements, not one: on PostgreSQL a statement that waits for a row lock
+    re-reads that row when it gets it, but not its subqueries, which would still
+    count her load as it was before the other process's assignment committed.
+    """
+    profile = (
+        CoachProfile.objects.select_for_update()
+        .filter(user_id=coach_id)
+        .values_list("status", "capacity")
+        .first()
+    )
+    if profile is None or profile[0] != CoachStatus.ONLINE:
+        return False
+    thread, sockets = Thread._meta.db_table, CoachSocket._meta.db_table
+    sql = f"""
+        SELECT EXISTS (SELECT 1 FROM {sockets} s WHERE s.coach_id = %s),
+               (SELECT COALESCE(SUM(CASE WHEN priority = %s THEN %s ELSE 1 END), 0)
+                FROM {thread} WHERE coach_id = %s AND status = %s)
+    """  # noqa: S608 (table names from the models; values are parameters)
+    params = [coach_id, Priority.URGENT, settings.CHAT_URGENT_WEIGHT, coach_id, ThreadStatus.ACTIVE]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        connected, load = cursor.fetchone()
+    return bool(connected) and load < profile[1]
+
+
+def thread_assign(
+    thread: Thread, *, coach_id: int, reason: AssignmentReason, actor_id: int | None, note: str = ""
+) -> dict[str, Any]:
+    """Give a locked thread to a coach (whose row the caller locked); returns the staff T."""
+    now = timezone.now()
+    old_coach_id = thread.coach_id
+    if thread.status == ThreadStatus.QUEUED and thread.queued_since is not None:
+        waited = (now - thread.queued_since).total_seconds()
+        thread.wait_seconds += int(waited)
+        metrics.WAIT_SECONDS.observe(waited)
+    elif thread.assigned_at is not None:
+        thread.handle_seconds += int((now - thread.assigned_at).total_seconds())
+    coach = get_user_model().objects.select_related("coach_profile").get(pk=coach_id)
+    thread.status = ThreadStatus.ACTIVE
+    thread.coach = coach
+    thread.assigned_at = now
+    thread.queued_since = None
+    thread.unanswered = False
+    if note:
+        thread.handoff_note = note
+    CoachProfile.objects.filter(user_id=coach_id).update(last_assigned_at=now)
+    Assignment.objects.create(
+        thread=thread,
+        from_coach_id=old_coach_id,
+        to_coach_id=coach_id,
+        reason=reason,
+        actor_id=actor_id,
+        note=note,
+    )
+    name = coach.coach_profile.display_name
+    if old_coach_id is None:
+        text = f"{name} has joined the chat."
+        event = SystemEvent.ASSIGNED
+    else:
+        text = f"You are now chatting with {name}, who has your conversation so far."
+        event = SystemEvent.TRANSFERRED
+    system_message_post(thread, text=text, event=event)
+    thread_save(
+        thread,
+        "status",
+        "coach",
+        "assigned_at",
+        "queued_since",
+        "wait_seconds",
+        "handle_seconds",
+        "unanswered",
+        "handoff_note",
+    )
+    if thread.priority == Priority.URGENT:
+        # Supervisors were alerted when the red flag was raised; the coach who
+        # takes the thread now must be, too.
+        reason = red_flag_reason(thread)
+        if reason is not None:
+            red_flag_alert(thread, reason=reason, supervisors=False)
+    return thread_changed(thread, unassigned_coach_id=old_coach_id, queue_changed=True)
+
+
+def queue_claim(*, actor: Actor, thread_id: int) -> dict[str, Any]:
+    """A coach takes a queued thread herself; conflict if it is taken or she is full."""
+    with transaction.atomic():
+        thread = thread_for_claim(actor, thread_id)
+        coach = CoachProfile.objects.select_for_update().get(user_id=actor.id)
+        load = selectors.coach_load(actor.id)
+        if load >= coach.capacity:
+            raise conflict(f"you are at capacity ({load} of {coach.capacity})")
+        return thread_assign(
+            thread, coach_id=actor.id, reason=AssignmentReason.CLAIM, actor_id=actor.id
+        )

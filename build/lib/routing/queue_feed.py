@@ -1,0 +1,191 @@
+"""The queue feed: one per process, it keeps coaches and supervisors on this process
+up to date with the `queue` frame, and queued members with their place.
+
+Actions announce "the queue changed" to the `queue` group; each process's feed
+has one channel in it. On a change the feed takes one snapshot for the whole
+process and sends it to every subscribed socket, at most once a second (the
+protocol's coalescing), and publishes members' moved positions at most every
+two seconds. Snapshots run on the background database thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+
+from accounts.roles import Role
+from chat.events import QUEUE_GROUP, publish
+from chat.frames import Audience, dumps, iso, thread_object
+from chat.hop import background_hop
+from config import metrics
+from routing.actions.positions import queue_positions_publish
+from routing.selectors import eta_seconds, queue_snapshot
+
+logger = logging.getLogger(__name__)
+
+QUEUE_FRAME_INTERVAL = 1.0
+POSITIONS_INTERVAL = 2.0
+
+
+class Subscriber(Protocol):
+    channel_name: str
+
+    @property
+    def role(self) -> Role: ...
+
+    @property
+    def user_id(self) -> int: ...
+
+    async def send_frame_text(self, text: str, frame_type: str) -> None: ...
+
+
+class QueueFeed:
+    def __init__(self) -> None:
+        self.subscribers: dict[str, Subscriber] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._dirty: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        """Run the feed on the current event loop (again, if the loop changed)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is loop and all(not task.done() for task in self._tasks):
+            return
+        self._loop = loop
+        self._dirty = asyncio.Event()
+        self._dirty.set()
+        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._serve())]
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers[subscriber.channel_name] = subscriber
+        self.start()
+        self.changed()
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.pop(subscriber.channel_name, None)
+
+    def changed(self) -> None:
+        if self._dirty is not None:
+            self._dirty.set()
+
+    async def _listen(self) -> None:
+        """Mark the feed dirty whenever any process says the queue changed."""
+        layer = get_channel_layer()
+        channel = None
+        while True:
+            try:
+                if channel is None:
+                    # The default prefix, as the sockets' channels have: the core Redis
+                    # layer reads one list per prefix and process under a lock that
+                    # one receiver holds while it waits, so with a prefix of its own
+                    # the feed and the sockets starved each other of messages.
+                    channel = await layer.new_channel()
+                    await layer.group_add(QUEUE_GROUP, channel)
+                await layer.receive(channel)
+                self.changed()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # The layer is down: retry, and refresh anyway so nobody waits on it.
+                logger.warning("queue feed lost the channel layer (%s)", type(error).__name__)
+                channel = None
+                self.changed()
+                await asyncio.sleep(1.0)
+
+    async def _serve(self) -> None:
+        last_positions = 0.0
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                if self.subscribers:
+                    await self._send_snapshot()
+                if time.monotonic() - last_positions >= POSITIONS_INTERVAL:
+                    last_positions = time.monotonic()
+                    hop = await background_hop(queue_positions_publish)
+                    await publish(hop.events)
+                else:
+                    # Positions are due later: come back for them.
+                    self._loop.call_later(POSITIONS_INTERVAL, self.changed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("queue feed refresh failed")
+            await asyncio.sleep(QUEUE_FRAME_INTERVAL)
+
+    async def _send_snapshot(self) -> None:
+        hop = await background_hop(queue_frame_parts)
+        if hop.error is not None:
+            raise hop.error
+        parts: QueueFrameParts = hop.value
+        supervisor_text = parts.for_supervisors + ',"flagged":' + dumps(parts.flagged) + "}"
+        for subscriber in list(self.subscribers.values()):
+            if subscriber.role == Role.SUPERVISOR:
+                text = supervisor_text
+            else:
+                own = [
+                    t for t in parts.flagged if (t["coach"] or {}).get("id") == subscriber.user_id
+                ]
+                text = parts.for_coaches + ',"flagged":' + dumps(own) + "}"
+            try:
+                await subscriber.send_frame_text(text, "queue")
+            except Exception as error:
+                logger.info("queue frame not delivered (%s)", type(error).__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFrameParts:
+    """The `queue` frame without its closing brace, for coaches and for supervisors, and
+    the flagged threads to append: everything but `flagged` is serialized once for all
+    sockets; each coach's `flagged` holds only her own threads.
+    """
+
+    for_coaches: str
+    for_supervisors: str
+    flagged: list[dict[str, Any]]
+
+
+def queue_frame_parts() -> QueueFrameParts:
+    snapshot = queue_snapshot()
+    for priority, depth in snapshot.by_priority.items():
+        metrics.QUEUE_DEPTH.labels(priority).set(depth)
+
+    def head(with_previews: bool) -> list[dict[str, Any]]:
+        return [
+            thread_object(
+                thread,
+                audience=Audience.STAFF,
+                tags=snapshot.tags.get(thread.pk, []),
+                queue_position=rank,
+                eta_seconds=eta_seconds(rank, snapshot.floor),
+                preview=snapshot.previews.get(thread.pk) if with_previews else None,
+            )
+            for rank, thread in enumerate(snapshot.head, start=1)
+        ]
+
+    flagged = [
+        thread_object(thread, audience=Audience.STAFF, tags=snapshot.tags.get(thread.pk, []))
+        for thread in snapshot.flagged
+    ]
+    frame = {
+        "type": "queue",
+        "total": snapshot.total,
+        "by_priority": snapshot.by_priority,
+        "oldest": {label: iso(moment) for label, moment in snapshot.oldest.items()},
+        "coaches": snapshot.coaches,
+    }
+    # Coaches choose what to claim from the member's own words; a supervisor reads
+    # them only by opening the transcript, where the read is recorded.
+    return QueueFrameParts(
+        for_coaches=dumps({**frame, "threads": head(with_previews=True)})[:-1],
+        for_supervisors=dumps({**frame, "threads": head(with_previews=False)})[:-1],
+        flagged=flagged,
+    )
+
+
+feed = QueueFeed()

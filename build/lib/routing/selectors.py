@@ -1,0 +1,254 @@
+"""Reads about the queue and the coaches: ranks, loads, availability, wait estimates."""
+
+from __future__ import annotations
+
+import datetime
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import (
+    Case,
+    Count,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.utils import timezone
+
+from chat.models import Message, Thread, ThreadStatus, ThreadTag
+from coaches.models import CoachProfile, CoachStatus
+from routing.models import CoachSocket, Priority
+
+QUEUE_ORDER = ("priority", "enqueued_at", "id")
+DEFAULT_HANDLE_SECONDS = 600
+HANDLE_SAMPLE = 50
+ETA_STEP_SECONDS = 30
+
+
+def queued_threads() -> QuerySet[Thread]:
+    """Queued threads in the order they are served: priority, then time waited."""
+    return Thread.objects.filter(status=ThreadStatus.QUEUED).order_by(*QUEUE_ORDER)
+
+
+def thread_weight() -> Case:
+    """An active thread's weight in its coach's load (urgent counts double by default)."""
+    return Case(
+        When(priority=Priority.URGENT, then=Value(settings.CHAT_URGENT_WEIGHT)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+
+
+def weight_of(thread: Thread) -> int:
+    return settings.CHAT_URGENT_WEIGHT if thread.priority == Priority.URGENT else 1
+
+
+def queue_rank(thread: Thread) -> int:
+    """1-based position of a queued thread: how many are served before it, plus one."""
+    ahead = queued_threads().filter(
+        Q(priority__lt=thread.priority)
+        | Q(priority=thread.priority, enqueued_at__lt=thread.enqueued_at)
+        | Q(priority=thread.priority, enqueued_at=thread.enqueued_at, id__lt=thread.pk)
+    )
+    return ahead.count() + 1
+
+
+def coach_load(coach_id: int) -> int:
+    """Her weighted load: the sum of her active threads' weights."""
+    total = Thread.objects.filter(coach_id=coach_id, status=ThreadStatus.ACTIVE).aggregate(
+        load=Sum(thread_weight())
+    )["load"]
+    return total or 0
+
+
+def coaches_with_load(*, online: bool = False) -> list[CoachProfile]:
+    """Active coaches' profiles, with `load`, `active` and `connected` set (by name).
+
+    Three plain queries, joined here: loads grouped over active threads (by the
+    (coach, status) index), the coaches with a socket, the profiles. Correlated
+    subqueries per coach cost tens of milliseconds at 200 coaches (docs/benchmarks.md).
+    """
+    per_coach = {
+        row["coach_id"]: row
+        for row in Thread.objects.filter(status=ThreadStatus.ACTIVE)
+        .order_by()
+        .values("coach_id")
+        .annotate(load=Sum(thread_weight()), active=Count("id"))
+    }
+    connected = set(CoachSocket.objects.values_list("coach_id", flat=True).distinct())
+    profiles = CoachProfile.objects.filter(user__is_active=True).order_by("display_name", "pk")
+    if online:
+        profiles = profiles.filter(status=CoachStatus.ONLINE, user_id__in=connected)
+    coaches = list(profiles)
+    for coach in coaches:
+        row = per_coach.get(coach.user_id, {})
+        coach.load = row.get("load") or 0
+        coach.active = row.get("active") or 0
+        coach.connected = coach.user_id in connected
+    return coaches
+
+
+def available_coaches() -> list[CoachProfile]:
+    """Coaches who take new threads now: online, connected, under capacity.
+
+    One query, run for every assignment decision: the loads come from a grouped
+    derived table rather than a subquery per coach (docs/benchmarks.md).
+    """
+    profile, thread = CoachProfile._meta.db_table, Thread._meta.db_table
+    user, sockets = get_user_model()._meta.db_table, CoachSocket._meta.db_table
+    sql = f"""
+        SELECT p.id, p.user_id, p.display_name, p.capacity, p.status, p.last_assigned_at,
+               COALESCE(l.load, 0) AS load, COALESCE(l.active, 0) AS active
+        FROM {profile} p
+        JOIN {user} u ON u.id = p.user_id AND u.is_active
+        LEFT JOIN (
+            SELECT coach_id,
+                   SUM(CASE WHEN priority = %s THEN %s ELSE 1 END) AS load, COUNT(*) AS active
+            FROM {thread} WHERE status = %s GROUP BY coach_id
+        ) l ON l.coach_id = p.user_id
+        WHERE p.status = %s AND EXISTS (SELECT 1 FROM {sockets} s WHERE s.coach_id = p.user_id)
+        ORDER BY p.id
+    """  # noqa: S608 (table names from the models; values are parameters)
+    params = [Priority.URGENT, settings.CHAT_URGENT_WEIGHT, ThreadStatus.ACTIVE, CoachStatus.ONLINE]
+    coaches = list(CoachProfile.objects.raw(sql, params))
+    for coach in coaches:
+        coach.connected = True
+    return [coach for coach in coaches if coach.load < coach.capacity]
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """What the wait estimate rests on: online coaches' slots and recent handle times."""
+
+    online_coaches: int
+    total_slots: int
+    free_slots: int
+    handle_seconds: float
+
+
+def floor_now() -> Floor:
+    coaches = coaches_with_load(online=True)
+    total = sum(coach.capacity for coach in coaches)
+    free = sum(max(coach.capacity - coach.load, 0) for coach in coaches)
+    return Floor(
+        online_coaches=len(coaches),
+        total_slots=total,
+        free_slots=free,
+        handle_seconds=recent_handle_seconds(),
+    )
+
+
+def recent_handle_seconds() -> float:
+    """Mean handle time of recently resolved threads (a default until there are some)."""
+    since = timezone.now() - datetime.timedelta(days=30)
+    sample = list(
+        Thread.objects.filter(
+            status=ThreadStatus.RESOLVED, resolved_at__gte=since, handle_seconds__gt=0
+        )
+        .order_by("-resolved_at")
+        .values_list("handle_seconds", flat=True)[:HANDLE_SAMPLE]
+    )
+    if not sample:
+        return float(DEFAULT_HANDLE_SECONDS)
+    return sum(sample) / len(sample)
+
+
+def eta_seconds(position: int, floor: Floor) -> int | None:
+    """Estimated wait for the thread at this queue position; None when no coach is online.
+
+    Threads within the free slots are about to be assigned. Past them, a slot
+    frees up every handle_time / total_slots seconds on average.
+    """
+    if floor.online_coaches == 0 or floor.total_slots == 0:
+        return None
+    if position <= floor.free_slots:
+        return 0
+    ahead = position - floor.free_slots
+    seconds = ahead * floor.handle_seconds / floor.total_slots
+    return int(math.ceil(seconds / ETA_STEP_SECONDS) * ETA_STEP_SECONDS)
+
+
+QUEUE_FRAME_THREADS = 50
+FLAGGED_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """The queue and the floor, as the `queue` frame shows them."""
+
+    total: int
+    by_priority: dict[str, int]
+    oldest: dict[str, datetime.datetime | None]  # the longest wait's start, per priority
+    head: list[Thread]  # the first QUEUE_FRAME_THREADS, in rank order
+    previews: dict[int, str]
+    tags: dict[int, list[str]]
+    flagged: list[Thread]  # active threads that are unanswered or urgent
+    coaches: list[dict]
+    floor: Floor
+
+
+def queue_snapshot() -> QueueSnapshot:
+    rows = {
+        row["priority"]: row
+        for row in Thread.objects.filter(status=ThreadStatus.QUEUED)
+        .order_by()
+        .values("priority")
+        .annotate(n=Count("id"), oldest=Min("enqueued_at"))
+    }
+    by_priority = {Priority(p).label: rows[p]["n"] if p in rows else 0 for p in Priority.values}
+    oldest = {Priority(p).label: rows[p]["oldest"] if p in rows else None for p in Priority.values}
+    latest_member_text = (
+        Message.objects.filter(thread=OuterRef("pk"), sender_id=OuterRef("member_id"))
+        .order_by("-seq")
+        .values("text")[:1]
+    )
+    head = list(
+        queued_threads()
+        .with_people()
+        .annotate(preview=Subquery(latest_member_text))[:QUEUE_FRAME_THREADS]
+    )
+    flagged = list(
+        Thread.objects.filter(status=ThreadStatus.ACTIVE)
+        .filter(Q(unanswered=True) | Q(priority=Priority.URGENT))
+        .with_people()
+        .order_by("priority", "awaiting_reply_since", "id")[:FLAGGED_LIMIT]
+    )
+    profiles = coaches_with_load()
+    coaches = [
+        {
+            "id": coach.user_id,
+            "name": coach.display_name,
+            "status": coach.status,
+            "connected": coach.connected,
+            "load": coach.load,
+            "active": coach.active,
+            "capacity": coach.capacity,
+        }
+        for coach in profiles
+    ]
+    online = [c for c in profiles if c.status == CoachStatus.ONLINE and c.connected]
+    floor = Floor(
+        online_coaches=len(online),
+        total_slots=sum(c.capacity for c in online),
+        free_slots=sum(max(c.capacity - c.load, 0) for c in online),
+        handle_seconds=recent_handle_seconds(),
+    )
+    return QueueSnapshot(
+        total=sum(by_priority.values()),
+        by_priority=by_priority,
+        oldest=oldest,
+        head=head,
+        previews={t.pk: t.preview or "" for t in head},
+        tags=ThreadTag.objects.slugs_by_thread([t.pk for t in head] + [t.pk for t in flagged]),
+        flagged=flagged,
+        coaches=coaches,
+        floor=floor,
+    )
