@@ -47,6 +47,9 @@ class Subscriber(Protocol):
 class QueueFeed:
     def __init__(self) -> None:
         self.subscribers: dict[str, Subscriber] = {}
+        # The last queue frame each socket got: an unchanged one is not sent again
+        # (several changes often cancel out, or touch only what a frame leaves out).
+        self.last_sent: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
@@ -68,6 +71,7 @@ class QueueFeed:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.pop(subscriber.channel_name, None)
+        self.last_sent.pop(subscriber.channel_name, None)
 
     def changed(self) -> None:
         if self._dirty is not None:
@@ -132,6 +136,9 @@ class QueueFeed:
                     t for t in parts.flagged if (t["coach"] or {}).get("id") == subscriber.user_id
                 ]
                 text = parts.for_coaches + ',"flagged":' + dumps(own) + "}"
+            if self.last_sent.get(subscriber.channel_name) == text:
+                continue
+            self.last_sent[subscriber.channel_name] = text
             try:
                 await subscriber.send_frame_text(text, "queue")
             except Exception as error:
