@@ -7,14 +7,12 @@ write and every recipient list is an action's, access is chat/access.py.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import import_module
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -23,11 +21,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.db import Error as DatabaseError
-from django.utils.crypto import constant_time_compare
 
 from accounts.roles import Actor, Role
+from accounts.sessions import SessionEnded, as_signed_in
 from chat import selectors
 from chat.actions import reading, threads
 from chat.actions.messages import SendResult, message_send
@@ -43,6 +40,7 @@ from chat.frames import dumps, error_frame, with_ref
 from chat.hop import frame_hop, release_middleware_connection
 from chat.protocol import Request, parse_frame, request_ref
 from chat.ratelimit import FrameRateLimiter
+from chat.transport import Transport
 from config import metrics
 from routing.actions import assignment, presence, resolve, tags, transfer
 from routing.queue_feed import feed
@@ -71,11 +69,6 @@ UNAVAILABLE_MESSAGE = "the service is briefly unavailable; nothing was stored, r
 # client reconnects and resyncs by seq. See docs/reliability.md.
 SEND_BACKLOG_LIMIT = 1024 * 1024
 CLOSE_TOO_SLOW = 4408
-# daphne reads whatever a client sends and queues it for the consumer, without limit: a
-# client sending faster than its frames are handled grew the process by hundreds of MB
-# in seconds. Reading stops while this many of its frames wait (at most 64 KiB each
-# that we accept, 1 MiB that daphne does).
-READ_AHEAD_FRAMES = 16
 # A socket whose channel-layer receive failed retries after this long, doubling up to
 # the maximum (with jitter, so a process's sockets do not all retry at once).
 LAYER_RETRY_SECONDS = 0.5
@@ -151,69 +144,6 @@ ROUTES: dict[str, Route] = {
 }
 
 
-class Transport:
-    """The TCP connection under a socket that daphne serves, for the flow control ASGI
-    does not offer: how far the client is behind reading what we send, and reading
-    from the client no faster than its frames are handled and its rate limit allows.
-
-    daphne's send is partial(server.handle_reply, protocol), reached through channels'
-    session wrapper. The protocol queues each frame it reads for the application, with
-    no limit; its Twisted transport keeps what the kernel would not take in dataBuffer
-    (from offset) and _tempDataBuffer, and stops reading the socket while paused.
-    tests/e2e/test_faults.py fails if daphne or Twisted change that.
-    """
-
-    def __init__(self, protocol: Any) -> None:
-        self.protocol = protocol
-        self.transport = protocol.transport
-        self.paused = False
-        self.rest_until = 0.0
-        self.wake: asyncio.TimerHandle | None = None
-
-    @classmethod
-    def under(cls, send: Callable) -> Transport | None:
-        """The transport under this ASGI send callable; None when not served by daphne."""
-        for _ in range(4):
-            if isinstance(send, functools.partial):
-                protocol = send.args[0] if send.args else None
-                transport = getattr(protocol, "transport", None)
-                if not hasattr(transport, "_tempDataLen") or not hasattr(
-                    protocol, "application_queue"
-                ):
-                    return None
-                return cls(protocol)
-            send = getattr(getattr(send, "__self__", None), "real_send", None)
-        return None
-
-    def backlog(self) -> int:
-        """Bytes sent to the client that it has not read yet (beyond the kernel's buffer)."""
-        transport = self.transport
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-
-    def regulate(self, rest: float = 0.0) -> None:
-        """Read from the client only while fewer than READ_AHEAD_FRAMES of its frames wait
-        to be handled, and not for `rest` seconds (it is over its rate): what it sends
-        meanwhile waits in its own buffers, not in this process's memory and CPU."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if rest:
-            self.rest_until = max(self.rest_until, now + rest)
-        resting = now < self.rest_until
-        read = not resting and self.protocol.application_queue.qsize() < READ_AHEAD_FRAMES
-        if read and self.paused:
-            self.paused = False
-            self.transport.resumeProducing()
-        elif not read and not self.paused:
-            self.paused = True
-            self.transport.pauseProducing()
-        # Paused while the queue drains, each frame handled calls again; while resting,
-        # nothing may be left to handle, so a timer does.
-        if resting and (self.wake is None or self.wake.when() < self.rest_until):
-            if self.wake is not None:
-                self.wake.cancel()
-            self.wake = loop.call_at(self.rest_until, self.regulate)
-
-
 def _flooding(user_id: int) -> bool:
     """Whether the user was closed for flooding on this process a moment ago."""
     until = _flooded_until.get(user_id)
@@ -221,37 +151,6 @@ def _flooding(user_id: int) -> bool:
         del _flooded_until[user_id]
         return False
     return until is not None
-
-
-class SessionEnded(Exception):
-    """The socket's user was deactivated, or its session ended, since it opened."""
-
-
-def signed_in(user_id: int, session_key: str | None) -> bool:
-    """The user is still active and still signed in with the session the socket opened
-    with (the same checks Django makes of a request's session, secret key fallbacks
-    included). Logout and deactivation close sockets through the channel layer; this
-    holds when that event was lost (the layer down at that moment), or the session
-    expired, or the password changed.
-    """
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        return False
-    if session_key is None:
-        return True
-    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
-    if session.get(SESSION_KEY) != str(user.pk):
-        return False
-    stored = session.get(HASH_SESSION_KEY, "")
-    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
-    return any(constant_time_compare(stored, expected) for expected in hashes)
-
-
-def _as_signed_in(*, action: Callable[..., Any], session_key: str | None, **kwargs: Any) -> Any:
-    """A frame's action, in the same database hop as the check that its user may act."""
-    if not signed_in(kwargs["actor"].id, session_key):
-        raise SessionEnded
-    return action(**kwargs)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -470,7 +369,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             arguments["audit"] = self._first_read(request["thread"])
         if time.monotonic() - self.signed_in_at >= settings.CHAT_SESSION_RECHECK_SECONDS:
             hop = await frame_hop(
-                _as_signed_in,
+                as_signed_in,
                 action=route.action,
                 session_key=self.session_key,
                 actor=self.actor,

@@ -1,0 +1,77 @@
+"""Flow control under a daphne socket, which ASGI does not offer (see Transport)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Any
+
+# daphne reads whatever a client sends and queues it for the consumer, without limit: a
+# client sending faster than its frames are handled grew the process by hundreds of MB
+# in seconds. Reading stops while this many of its frames wait (at most 64 KiB each
+# that we accept, 1 MiB that daphne does).
+READ_AHEAD_FRAMES = 16
+
+
+class Transport:
+    """The TCP connection under a socket that daphne serves, for the flow control ASGI
+    does not offer: how far the client is behind reading what we send, and reading
+    from the client no faster than its frames are handled and its rate limit allows.
+
+    daphne's send is partial(server.handle_reply, protocol), reached through channels'
+    session wrapper. The protocol queues each frame it reads for the application, with
+    no limit; its Twisted transport keeps what the kernel would not take in dataBuffer
+    (from offset) and _tempDataBuffer, and stops reading the socket while paused.
+    tests/e2e/test_faults.py fails if daphne or Twisted change that.
+    """
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+        self.transport = protocol.transport
+        self.paused = False
+        self.rest_until = 0.0
+        self.wake: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def under(cls, send: Callable) -> Transport | None:
+        """The transport under this ASGI send callable; None when not served by daphne."""
+        for _ in range(4):
+            if isinstance(send, functools.partial):
+                protocol = send.args[0] if send.args else None
+                transport = getattr(protocol, "transport", None)
+                if not hasattr(transport, "_tempDataLen") or not hasattr(
+                    protocol, "application_queue"
+                ):
+                    return None
+                return cls(protocol)
+            send = getattr(getattr(send, "__self__", None), "real_send", None)
+        return None
+
+    def backlog(self) -> int:
+        """Bytes sent to the client that it has not read yet (beyond the kernel's buffer)."""
+        transport = self.transport
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+    def regulate(self, rest: float = 0.0) -> None:
+        """Read from the client only while fewer than READ_AHEAD_FRAMES of its frames wait
+        to be handled, and not for `rest` seconds (it is over its rate): what it sends
+        meanwhile waits in its own buffers, not in this process's memory and CPU."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if rest:
+            self.rest_until = max(self.rest_until, now + rest)
+        resting = now < self.rest_until
+        read = not resting and self.protocol.application_queue.qsize() < READ_AHEAD_FRAMES
+        if read and self.paused:
+            self.paused = False
+            self.transport.resumeProducing()
+        elif not read and not self.paused:
+            self.paused = True
+            self.transport.pauseProducing()
+        # Paused while the queue drains, each frame handled calls again; while resting,
+        # nothing may be left to handle, so a timer does.
+        if resting and (self.wake is None or self.wake.when() < self.rest_until):
+            if self.wake is not None:
+                self.wake.cancel()
+            self.wake = loop.call_at(self.rest_until, self.regulate)
