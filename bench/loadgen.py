@@ -384,7 +384,7 @@ class OursAdapter:
 
     async def connect(self, gen: LoadGenerator, indices: list[int]) -> list[Pair]:
         # In stages, a few at a time: every connect and every first message (which runs
-        # an assignment) queues for the server's one database thread, and daphne drops a
+        # an assignment) queues for the server's database threads, and daphne drops a
         # handshake the application has not accepted within 5 s.
         await gather_limited([self._coach_online(gen, i) for i in indices], SETUP_CONCURRENCY)
         members = await gather_limited(

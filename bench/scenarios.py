@@ -224,7 +224,7 @@ async def _profile(
     - cpu: collapsed stacks of whichever thread holds the GIL (`--gil`): where the
       process's Python CPU time goes;
     - wall: collapsed stacks of every thread, idle included (`--idle --threads`): how
-      busy the one database thread is, and on what.
+      busy the database threads are, and on what.
     """
     py_spy = Path(sys.executable).parent / "py-spy"
     seconds = max(5, int(phase.duration))

@@ -171,7 +171,12 @@ def channel_layers_config(
                 "CONFIG": {
                     "hosts": hosts,
                     "prefix": prefix,
-                    "capacity": 1000,
+                    # The capacity counts a whole process's undelivered events, not a
+                    # socket's: the layer keeps one Redis list per process for all its
+                    # sockets. At 1,000, a process running a few seconds behind under
+                    # load dropped stored, acked messages (docs/benchmarks.md); the
+                    # expiry still clears what a dead process leaves behind.
+                    "capacity": 20000,
                     "expiry": 60,
                     "group_expiry": 86400,
                 },

@@ -19,13 +19,12 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.roles import Actor
 from chat.access import thread_for_claim
-from chat.actions.notify import system_message_post, thread_changed, thread_save
+from chat.actions.notify import people_load, system_message_post, thread_changed, thread_save
 from chat.errors import conflict
 from chat.models import SystemEvent, Thread, ThreadStatus, ThreadTag
 from coaches.models import CoachProfile, CoachStatus
@@ -63,18 +62,20 @@ def _assign_head() -> bool:
     return False
 
 
-def rank_coaches(thread: Thread, coaches: list[CoachProfile]) -> list[CoachProfile]:
+def rank_coaches(
+    thread: Thread, coaches: list[selectors.AvailableCoach]
+) -> list[selectors.AvailableCoach]:
     """Best first: continuity, then most specialty matches, lowest load, longest idle."""
     thread_tags = set(ThreadTag.objects.filter(thread=thread).values_list("tag_id", flat=True))
-    specialties = specialties_of([coach.pk for coach in coaches])
+    specialties = specialties_of([coach.profile_id for coach in coaches])
 
-    def key(coach: CoachProfile) -> tuple[Any, ...]:
+    def key(coach: selectors.AvailableCoach) -> tuple[Any, ...]:
         return (
             coach.user_id != thread.previous_coach_id,
-            -len(specialties.get(coach.pk, frozenset()) & thread_tags),
+            -len(specialties.get(coach.profile_id, frozenset()) & thread_tags),
             coach.load,
             coach.last_assigned_at or EPOCH,
-            coach.pk,
+            coach.profile_id,
         )
 
     return sorted(coaches, key=key)
@@ -152,9 +153,11 @@ def thread_assign(
         metrics.WAIT_SECONDS.observe(waited)
     elif thread.assigned_at is not None:
         thread.handle_seconds += int((now - thread.assigned_at).total_seconds())
-    coach = get_user_model().objects.select_related("coach_profile").get(pk=coach_id)
     thread.status = ThreadStatus.ACTIVE
-    thread.coach = coach
+    thread.coach_id = coach_id
+    # Her profile and the member's, in the one query the thread frames need anyway.
+    people_load(thread)
+    coach = thread.coach
     thread.assigned_at = now
     thread.queued_since = None
     thread.unanswered = False

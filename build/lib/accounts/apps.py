@@ -1,9 +1,0 @@
-from django.apps import AppConfig
-
-
-class AccountsConfig(AppConfig):
-    name = "accounts"
-    verbose_name = "Accounts and roles"
-
-    def ready(self) -> None:
-        from accounts import signals  # noqa: F401  (connects the session-end handlers)

@@ -1,1 +1,0 @@
-"""Writes to threads and messages, one module per area; the only senders of events."""

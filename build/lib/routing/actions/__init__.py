@@ -1,1 +1,0 @@
-"""Writes to the queue, assignments, presence and tags; the only senders of routing events."""
