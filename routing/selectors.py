@@ -111,7 +111,7 @@ def available_coaches() -> list[AvailableCoach]:
     """Coaches who take new threads now: online, connected, under capacity.
 
     One query, run for every assignment decision: the loads come from a grouped
-    derived table rather than a subquery per coach, and the rows are plain tuples:
+    derived table rather than a subquery per coach, and the rows are plain dataclasses:
     building 200 model instances per decision cost three times the query itself
     (docs/benchmarks.md).
     """
