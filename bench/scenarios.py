@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -384,45 +385,30 @@ async def _throughput_one(
 
 async def multiprocess(ctx: Context) -> dict[str, Any]:
     """Members on one daphne process, their coaches on another: same Redis and PostgreSQL."""
-    results = {}
-    pairs = ctx.size.multi_pairs
-    for layer in ctx.scenario_layers():
-        label = f"ours-{layer}-2proc-{pairs}"
-        print(f"  multiprocess: {label}", flush=True)
-        server, database_url = ctx.ours(label, layer, processes=2)
-        try:
-            member_url, coach_url = server.urls
-            spec = AdapterSpec(
-                "ours", member_url, coach_url, accounts("member", pairs), accounts("coach", pairs)
-            )
-            result = await measure_pairs(ctx, server, spec, pairs)
-            ctx.stop(server)
-            result["invariants"] = run_inproc(["invariants"], database_url)
-            results[label] = {"target": f"ours-{layer}", "processes": 2, **result}
-        except Exception as error:
-            ctx.failed(label, error)
-        finally:
-            ctx.stop(server, database_url)
-    return results
+    return await _two_processes(ctx, "multiprocess", "2proc", lambda a, b: (a, b))
 
 
 async def balanced(ctx: Context) -> dict[str, Any]:
     """Two daphne processes sharing the load as behind a proxy: each process serves half
     the members and half the coaches, and most pairs span the two."""
+    return await _two_processes(ctx, "balanced", "balanced", lambda a, b: (f"{a},{b}", f"{b},{a}"))
+
+
+async def _two_processes(
+    ctx: Context, scenario: str, tag: str, split: Callable[[str, str], tuple[str, str]]
+) -> dict[str, Any]:
+    """Pairs over two daphne processes, members' and coaches' URLs as `split` spreads
+    them (a comma-separated list spreads pairs round robin); invariants counted after."""
     results = {}
     pairs = ctx.size.multi_pairs
     for layer in ctx.scenario_layers():
-        label = f"ours-{layer}-balanced-{pairs}"
-        print(f"  balanced: {label}", flush=True)
+        label = f"ours-{layer}-{tag}-{pairs}"
+        print(f"  {scenario}: {label}", flush=True)
         server, database_url = ctx.ours(label, layer, processes=2)
         try:
-            first, second = server.urls
+            member_urls, coach_urls = split(*server.urls)
             spec = AdapterSpec(
-                "ours",
-                f"{first},{second}",
-                f"{second},{first}",
-                accounts("member", pairs),
-                accounts("coach", pairs),
+                "ours", member_urls, coach_urls, accounts("member", pairs), accounts("coach", pairs)
             )
             result = await measure_pairs(ctx, server, spec, pairs)
             ctx.stop(server)

@@ -434,3 +434,33 @@ export function bindComposer({ form, text, submit, typing }) {
   text.addEventListener("input", () => typing.input(text.value.trim() !== ""));
   text.addEventListener("blur", () => typing.stop());
 }
+
+/**
+ * Scroll back through a thread: the button, and by itself when the button scrolls
+ * into view at the top of `log`. `threadId()` is the thread shown now (or null);
+ * a page that arrives after the reader moved to another thread changes nothing.
+ */
+export function bindOlder({ button, log, client, threadId }) {
+  function loadOlder() {
+    const id = threadId();
+    if (id === null || button.disabled) return;
+    button.disabled = true;
+    client
+      .loadOlder(id)
+      .then((more) => {
+        if (threadId() === id) button.hidden = !more;
+      })
+      .catch(() => {})
+      .finally(() => {
+        button.disabled = false;
+      });
+  }
+
+  button.addEventListener("click", loadOlder);
+  new IntersectionObserver(
+    (entries) => {
+      if (entries.some((entry) => entry.isIntersecting) && !button.hidden) loadOlder();
+    },
+    { root: log },
+  ).observe(button);
+}

@@ -12,6 +12,7 @@ import {
   announce,
   bindComposer,
   bindConnectionBanner,
+  bindOlder,
   dateWords,
   el,
   pageData,
@@ -618,28 +619,7 @@ function markRead() {
 
 document.addEventListener("visibilitychange", markRead);
 
-function loadOlder() {
-  if (selected === null || ui.older.disabled) return;
-  const id = selected;
-  ui.older.disabled = true;
-  client
-    .loadOlder(id)
-    .then((more) => {
-      if (selected === id) ui.older.hidden = !more;
-    })
-    .catch(() => {})
-    .finally(() => {
-      ui.older.disabled = false;
-    });
-}
-
-ui.older.addEventListener("click", loadOlder);
-new IntersectionObserver(
-  (entries) => {
-    if (entries.some((entry) => entry.isIntersecting) && !ui.older.hidden) loadOlder();
-  },
-  { root: ui.log },
-).observe(ui.older);
+bindOlder({ button: ui.older, log: ui.log, client, threadId: () => selected });
 
 // --- member context ----------------------------------------------------------------------
 

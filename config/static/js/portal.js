@@ -10,6 +10,7 @@ import {
   announce,
   bindComposer,
   bindConnectionBanner,
+  bindOlder,
   el,
   pageData,
   queueWords,
@@ -239,27 +240,7 @@ function markRead() {
 document.addEventListener("visibilitychange", markRead);
 
 // Scroll back: the button, and by itself when it scrolls into view.
-function loadOlder() {
-  if (current === null || ui.older.disabled) return;
-  ui.older.disabled = true;
-  client
-    .loadOlder(current)
-    .then((more) => {
-      ui.older.hidden = !more;
-    })
-    .catch(() => {})
-    .finally(() => {
-      ui.older.disabled = false;
-    });
-}
-
-ui.older.addEventListener("click", loadOlder);
-new IntersectionObserver(
-  (entries) => {
-    if (entries.some((entry) => entry.isIntersecting) && !ui.older.hidden) loadOlder();
-  },
-  { root: ui.log },
-).observe(ui.older);
+bindOlder({ button: ui.older, log: ui.log, client, threadId: () => current });
 
 // --- the composer --------------------------------------------------------------------
 
