@@ -292,26 +292,22 @@ async def _is_ack(outcome) -> bool:
     return await outcome == "ack"
 
 
-@e2e
-async def test_postgres_outage_gets_unavailable_half_writes_nothing_and_recovers(daphne_factory):
-    if not is_postgres():
-        pytest.skip("PostgreSQL only (the SQLite pass locks the database file instead)")
-    settings = connection.settings_dict
-    with TcpProxy(settings["HOST"] or "127.0.0.1", int(settings["PORT"] or 5432)) as proxy:
-        proxied = f"postgres://{settings['USER']}@127.0.0.1:{proxy.port}/{settings['NAME']}"
-        server = daphne_factory(DATABASE_URL=proxied, CHAT_RATE_PER_10S="1000")
-        member, coach = await amake_member(), await amake_coach()
-        thread = await amake_thread(member, coach=coach)
-        phone, console = await client(member, server.url), await client(coach, server.url)
-        senders = [Sender(phone, thread.pk, "phone"), Sender(console, thread.pk, "console")]
-        tasks = [asyncio.create_task(sender.run()) for sender in senders]
-        await eventually(
-            lambda: all(len(s.outcomes) >= 5 for s in senders), timeout=10, what="traffic"
-        )
+async def _database_outage_under_traffic(url: str, *, cut, restore) -> None:
+    """A member and her coach send without pause while `cut()` takes the database away
+    until `restore()`: /readyz names it, sends get `unavailable`, then are acked again,
+    and after every unacked send is retried with its client_id both clients and the
+    database hold the same transcript (nothing half written, nothing lost)."""
+    member, coach = await amake_member(), await amake_coach()
+    thread = await amake_thread(member, coach=coach)
+    phone, console = await client(member, url), await client(coach, url)
+    senders = [Sender(phone, thread.pk, "phone"), Sender(console, thread.pk, "console")]
+    tasks = [asyncio.create_task(sender.run()) for sender in senders]
+    await eventually(lambda: all(len(s.outcomes) >= 5 for s in senders), timeout=10, what="traffic")
 
-        proxy.cut()
+    cut()
+    try:
         _, body = await eventually(
-            lambda: (r := readyz(server.url))[0] == 503 and r, timeout=10, what="readyz 503"
+            lambda: (r := readyz(url))[0] == 503 and r, timeout=10, what="readyz 503"
         )
         assert body["down"] == ["database"], body
         await eventually(
@@ -319,62 +315,16 @@ async def test_postgres_outage_gets_unavailable_half_writes_nothing_and_recovers
             timeout=20,
             what="unavailable during the outage",
         )
-        proxy.restore()
-        await eventually(lambda: readyz(server.url)[0] == 200, timeout=30, what="readyz 200")
-        counts = [len(s.outcomes) for s in senders]
-        await eventually(
-            lambda: all(
-                len(s.outcomes) > n + 3
-                and all(o[-1] == "ack" for o in list(s.outcomes.values())[-3:])
-                for s, n in zip(senders, counts, strict=True)
-            ),
-            timeout=30,
-            what="sends acked again",
-        )
-        for sender in senders:
-            sender.stopping = True
-        await asyncio.gather(*tasks)
-        for sender in senders:
-            await sender.retry_until_acked(timeout=10)
-        assert phone.open and console.open
-        await assert_transcripts_agree(thread.pk, [phone, console])
-        await phone.close()
-        await console.close()
-
-
-@e2e
-async def test_sqlite_locked_gets_unavailable_half_writes_nothing_and_recovers(daphne_factory):
-    if is_postgres():
-        pytest.skip("SQLite only (the PostgreSQL pass cuts the database connection instead)")
-    server = daphne_factory(SQLITE_BUSY_TIMEOUT="1", CHAT_RATE_PER_10S="1000")
-    member, coach = await amake_member(), await amake_coach()
-    thread = await amake_thread(member, coach=coach)
-    phone, console = await client(member, server.url), await client(coach, server.url)
-    senders = [Sender(phone, thread.pk, "phone"), Sender(console, thread.pk, "console")]
-    tasks = [asyncio.create_task(sender.run()) for sender in senders]
-    await eventually(lambda: all(len(s.outcomes) >= 5 for s in senders), timeout=10, what="traffic")
-
-    # Another process holds the write lock for longer than the busy timeout.
-    lock = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, timeout=10)
-    lock.execute("BEGIN EXCLUSIVE")
-    try:
-        _, body = await eventually(
-            lambda: (r := readyz(server.url))[0] == 503 and r, timeout=10, what="readyz 503"
-        )
-        assert body["down"] == ["database"], body
-        await eventually(
-            lambda: all(s.saw("unavailable") for s in senders),
-            timeout=10,
-            what="unavailable while locked",
-        )
     finally:
-        lock.execute("ROLLBACK")
-        lock.close()
-    await eventually(lambda: readyz(server.url)[0] == 200, timeout=10, what="readyz 200")
+        restore()
+    await eventually(lambda: readyz(url)[0] == 200, timeout=30, what="readyz 200")
     counts = [len(s.outcomes) for s in senders]
     await eventually(
-        lambda: all(len(s.outcomes) > n + 3 for s, n in zip(senders, counts, strict=True)),
-        timeout=10,
+        lambda: all(
+            len(s.outcomes) > n + 3 and all(o[-1] == "ack" for o in list(s.outcomes.values())[-3:])
+            for s, n in zip(senders, counts, strict=True)
+        ),
+        timeout=30,
         what="sends acked again",
     )
     for sender in senders:
@@ -386,6 +336,34 @@ async def test_sqlite_locked_gets_unavailable_half_writes_nothing_and_recovers(d
     await assert_transcripts_agree(thread.pk, [phone, console])
     await phone.close()
     await console.close()
+
+
+@e2e
+async def test_postgres_outage_gets_unavailable_half_writes_nothing_and_recovers(daphne_factory):
+    if not is_postgres():
+        pytest.skip("PostgreSQL only (the SQLite pass locks the database file instead)")
+    settings = connection.settings_dict
+    with TcpProxy(settings["HOST"] or "127.0.0.1", int(settings["PORT"] or 5432)) as proxy:
+        proxied = f"postgres://{settings['USER']}@127.0.0.1:{proxy.port}/{settings['NAME']}"
+        server = daphne_factory(DATABASE_URL=proxied, CHAT_RATE_PER_10S="1000")
+        await _database_outage_under_traffic(server.url, cut=proxy.cut, restore=proxy.restore)
+
+
+@e2e
+async def test_sqlite_locked_gets_unavailable_half_writes_nothing_and_recovers(daphne_factory):
+    if is_postgres():
+        pytest.skip("SQLite only (the PostgreSQL pass cuts the database connection instead)")
+    server = daphne_factory(SQLITE_BUSY_TIMEOUT="1", CHAT_RATE_PER_10S="1000")
+    # Another process holds the write lock for longer than the busy timeout.
+    lock = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, timeout=10)
+
+    def restore() -> None:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+    await _database_outage_under_traffic(
+        server.url, cut=lambda: lock.execute("BEGIN EXCLUSIVE"), restore=restore
+    )
 
 
 # --- One of two processes is killed under traffic ----------------------------------------------
