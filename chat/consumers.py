@@ -6,7 +6,6 @@ write and every recipient list is an action's, access is chat/access.py.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
@@ -38,6 +37,7 @@ from chat.errors import ChatError, ErrorCode
 from chat.events import SUPERVISORS_GROUP, publish, user_group, watch_group
 from chat.frames import dumps, error_frame, with_ref
 from chat.hop import frame_hop, release_middleware_connection
+from chat.layer import recovery
 from chat.protocol import Request, parse_frame, request_ref
 from chat.ratelimit import FrameRateLimiter
 from chat.transport import Transport
@@ -202,17 +202,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
         while True:
             try:
                 if self.layer_failed:
-                    for group in self.groups:
-                        await self.channel_layer.group_add(group, self.channel_name)
+                    await self.rejoin_groups()
                     self.layer_failed = False
-                    logger.info("channel layer back; socket re-joined its groups")
+                    recovery.back(found_by=self.rejoin_groups)
+                    logger.info("channel layer back; the process's sockets re-join their groups")
                 return await self.channel_layer.receive(self.channel_name)
             except Exception as error:
                 if not self.layer_failed:
                     logger.warning("channel layer lost (%s); retrying", type(error).__name__)
                 self.layer_failed = True
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311
+                if await recovery.wait(delay * random.uniform(0.5, 1.5)):  # noqa: S311
+                    self.layer_failed = False  # another socket found it back: see back()
                 delay = min(delay * 2, LAYER_RETRY_MAX_SECONDS)
+
+    async def rejoin_groups(self) -> None:
+        """Back into this socket's groups, after the layer failed (Redis forgets them)."""
+        for group in list(self.groups):
+            if self.forgotten:
+                return
+            await self.channel_layer.group_add(group, self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # channels ≥ 4.2 closes old database connections (a thread hop) before
@@ -272,6 +280,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._leave()
             await self._refuse(CLOSE_TRY_AGAIN_LATER)
             return
+        recovery.enrol(self.rejoin_groups)
         await self.accept()
         self.open = True
         metrics.SOCKETS_OPEN.labels(self.actor.role.value).inc()
@@ -304,6 +313,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.actor is None or self.forgotten:
             return
         self.forgotten = True
+        recovery.leave(self.rejoin_groups)
         feed.unsubscribe(self)
         await self._leave()
         hop = await frame_hop(socket_close, actor=self.actor, channel_name=self.channel_name)

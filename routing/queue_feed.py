@@ -22,6 +22,7 @@ from accounts.roles import Role
 from chat.events import QUEUE_GROUP, publish
 from chat.frames import Audience, dumps, iso, thread_object
 from chat.hop import background_hop
+from chat.layer import recovery
 from config import metrics
 from routing.actions.positions import queue_positions_publish
 from routing.selectors import eta_seconds, queue_snapshot
@@ -53,6 +54,7 @@ class QueueFeed:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
+        self._channel: str | None = None  # the feed's own, in the queue group
 
     def start(self) -> None:
         """Run the feed on the current event loop (again, if the loop changed)."""
@@ -80,26 +82,39 @@ class QueueFeed:
     async def _listen(self) -> None:
         """Mark the feed dirty whenever any process says the queue changed."""
         layer = get_channel_layer()
-        channel = None
+        self._channel = None
+        failed = False
         while True:
             try:
-                if channel is None:
+                if self._channel is None:
                     # The default prefix, as the sockets' channels have: the core Redis
                     # layer reads one list per prefix and process under a lock that
                     # one receiver holds while it waits, so with a prefix of its own
                     # the feed and the sockets starved each other of messages.
-                    channel = await layer.new_channel()
-                    await layer.group_add(QUEUE_GROUP, channel)
-                await layer.receive(channel)
+                    self._channel = await layer.new_channel()
+                    await self._rejoin()
+                    recovery.enrol(self._rejoin)
+                if failed:
+                    failed = False
+                    recovery.back(found_by=self._rejoin)
+                await layer.receive(self._channel)
                 self.changed()
             except asyncio.CancelledError:
+                recovery.leave(self._rejoin)
                 raise
             except Exception as error:
                 # The layer is down: retry, and refresh anyway so nobody waits on it.
                 logger.warning("queue feed lost the channel layer (%s)", type(error).__name__)
-                channel = None
+                recovery.leave(self._rejoin)
+                self._channel = None
+                failed = True
                 self.changed()
-                await asyncio.sleep(1.0)
+                await recovery.wait(1.0)
+
+    async def _rejoin(self) -> None:
+        """Into the queue group (again, after the layer failed: Redis forgets groups)."""
+        if self._channel is not None:
+            await get_channel_layer().group_add(QUEUE_GROUP, self._channel)
 
     async def _serve(self) -> None:
         last_positions = 0.0

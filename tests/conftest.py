@@ -5,6 +5,7 @@ import os
 import pytest
 from channels.layers import channel_layers
 
+from chat.layer import recovery
 from routing.queue_feed import feed
 from routing.triage import catalogue
 
@@ -20,12 +21,15 @@ def require_service(reason: str) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_process_state():
-    """Each test starts with an empty channel layer and queue feed (both are per process)."""
+    """Each test starts with an empty channel layer, queue feed and layer recovery (all
+    per process)."""
     channel_layers.backends.clear()
     feed.__init__()
+    recovery.__init__()
     yield
     channel_layers.backends.clear()
     feed.__init__()
+    recovery.__init__()
 
 
 @pytest.fixture(autouse=True)

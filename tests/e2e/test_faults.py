@@ -167,7 +167,9 @@ async def test_redis_outage_is_reported_survived_and_recovered_without_a_restart
     assert all(chat.open for chat in [*everyone, queue_watcher]), "a socket was dropped"
 
     # Live delivery through the layer works again, both ways, across processes. A
-    # socket may take a moment to re-join its groups (the core layer's are gone).
+    # process's first socket re-joins its groups (the core layer's are gone) at the end
+    # of its back-off; the rest of that process's sockets with it, at once: the laptop
+    # shares the console's process and must hear "after-3" without another wait.
     async def delivered(sender: ChatClient, receiver: ChatClient, client_id: str) -> None:
         seen = len(receiver.frames)
         assert (await sender.send_message(thread.pk, client_id, "back"))["type"] == "message.ack"
