@@ -485,6 +485,7 @@ async def idle(ctx: Context) -> dict[str, Any]:
             cpu_before = server.cpu_seconds()
             await asyncio.sleep(ctx.size.idle_seconds)
             cpu = server.cpu_seconds() - cpu_before
+            profile = await _profile_idle(ctx, server, label) if ctx.profile else None
             results[label] = {
                 "target": f"ours-{layer}",
                 "sockets": count,
@@ -498,12 +499,30 @@ async def idle(ctx: Context) -> dict[str, Any]:
                 "kb_per_socket": round((rss_after - rss_before) / count, 1),
                 "peak_rss_mb": server.peak_rss_mb(),
             }
+            if profile is not None:
+                results[label]["profile"] = profile
         except Exception as error:
             ctx.failed(label, error)
         finally:
             await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
             ctx.stop(server, database_url)
     return results
+
+
+async def _profile_idle(ctx: Context, server: servers.Server, label: str) -> dict[str, Any]:
+    """The idle sockets for as long again under `py-spy --gil` (after the CPU is measured,
+    so not counted): what an idle process spends its CPU on."""
+    path = ctx.log_dir / f"profile-{label}-cpu.txt"
+    command = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid"]
+    command += [str(server.pids[0]), "--duration", str(int(ctx.size.idle_seconds))]
+    command += ["--output", str(path), "--format", "raw", "--gil"]
+    recorder = await asyncio.create_subprocess_exec(
+        *command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, error = await recorder.communicate()
+    if recorder.returncode != 0:
+        return {"error": error.decode(errors="replace")[-500:]}
+    return {"files": {"cpu": str(path)}, **hot_spots(path)}
 
 
 def _resolve_hello(client: Client, raw: str) -> None:

@@ -42,12 +42,19 @@ def person(user: Any | None) -> dict[str, Any] | None:
     return {"id": user.pk, "name": display_name(user)}
 
 
+SYSTEM_SENDER = {"id": None, "role": "system", "name": "Coaching team"}
+
+
 def sender_object(message: Message) -> dict[str, Any]:
     if message.sender_id is None:
-        return {"id": None, "role": "system", "name": "Coaching team"}
-    sender = message.sender
-    role = role_of(sender)
-    return {"id": sender.pk, "role": role.value if role else "former", "name": display_name(sender)}
+        return SYSTEM_SENDER
+    return sender_object_of(message.sender)
+
+
+def sender_object_of(user: Any) -> dict[str, Any]:
+    """S for a user with profiles loaded; "former" when she no longer has a role."""
+    role = role_of(user)
+    return {"id": user.pk, "role": role.value if role else "former", "name": display_name(user)}
 
 
 def message_object(message: Message, sender: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from accounts.roles import display_name, role_of
+from accounts.roles import display_name
 from chat.frames import iso, message_object, person
 from chat.models import (
     Message,
@@ -34,6 +34,7 @@ from chat.models import (
     ThreadTag,
     TranscriptAccess,
 )
+from chat.selectors import senders
 from coaches.models import CoachProfile
 from routing.models import Assignment, AssignmentReason, Priority, Tag
 
@@ -225,7 +226,7 @@ def transcript_load(*, thread_id: int) -> Transcript:
     messages = list(Message.objects.filter(thread=thread).order_by("seq"))
     events = list(ThreadEvent.objects.filter(thread=thread).order_by("created_at", "id"))
     assignments = list(Assignment.objects.filter(thread=thread).order_by("created_at", "id"))
-    people = _people(
+    people = senders(
         {m.sender_id for m in messages}
         | {e.actor_id for e in events}
         | {a.from_coach_id for a in assignments}
@@ -256,24 +257,6 @@ def transcript_load(*, thread_id: int) -> Transcript:
         timings=_timings(thread, messages),
         entries=entries,
     )
-
-
-def _people(user_ids: set[int | None]) -> dict[int, dict[str, Any]]:
-    """{"id", "role", "name"} for each user, as frames name senders, in one query."""
-    users = (
-        get_user_model()
-        .objects.select_related("coach_profile", "member_profile")
-        .filter(pk__in=user_ids - {None})
-    )
-    people = {}
-    for user in users:
-        role = role_of(user)
-        people[user.pk] = {
-            "id": user.pk,
-            "role": role.value if role else "former",
-            "name": display_name(user),
-        }
-    return people
 
 
 def _event_entry(event: ThreadEvent, actor: dict[str, Any] | None) -> TimelineEntry:

@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from chat.events import QUEUE_GROUP, Event, frame_event, send_on_commit, user_group, watch_group
-from chat.frames import Audience, dumps, message_object, thread_object
+from chat.frames import SYSTEM_SENDER, Audience, dumps, message_object, thread_object
 from chat.models import (
     Message,
     MessageKind,
@@ -25,8 +25,6 @@ from chat.models import (
 )
 from chat.sanitize import render_body
 from routing import selectors as routing_selectors
-
-SYSTEM_SENDER = {"id": None, "role": "system", "name": "Coaching team"}
 
 
 def thread_save(thread: Thread, *fields: str) -> None:

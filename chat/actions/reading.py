@@ -15,7 +15,7 @@ from chat.access import require_participant, thread_for_reader
 from chat.actions.audit import transcript_access_record
 from chat.actions.notify import message_recipients
 from chat.events import frame_event, send_on_commit
-from chat.frames import dumps, message_object, read_frame, typing_frame
+from chat.frames import dumps, read_frame, typing_frame
 from chat.models import ReadState, TranscriptAction
 from chat.selectors import messages_after, messages_before
 
@@ -40,11 +40,11 @@ def thread_history(
     return _page(thread.pk, messages, has_more)
 
 
-def _page(thread_id: int, messages: list, has_more: bool) -> dict[str, Any]:
+def _page(thread_id: int, messages: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
     return {
         "type": "thread.messages",
         "thread": thread_id,
-        "messages": [message_object(message) for message in messages],
+        "messages": messages,
         "has_more": has_more,
     }
 
