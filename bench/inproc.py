@@ -168,6 +168,13 @@ def assignment(threads: int, coaches: int, capacity: int, seed: int = 7) -> dict
     samples = []
     # Events are collected, as inside a socket's database hop, not published.
     with collecting():
+        # One decision first, untimed, with its statements listed: what a decision costs.
+        with CaptureQueriesContext(connection) as captured:
+            assign_waiting(max_decisions=1)
+        statements = [
+            {"ms": round(1000 * float(query["time"]), 2), "sql": query["sql"][:160]}
+            for query in captured.captured_queries
+        ]
         while True:
             started = time.perf_counter()
             made = assign_waiting(max_decisions=1)
@@ -180,7 +187,9 @@ def assignment(threads: int, coaches: int, capacity: int, seed: int = 7) -> dict
         "threads": threads,
         "coaches": coaches,
         "capacity": capacity,
-        "decisions": len(samples),
+        "decisions": len(samples) + 1,
+        "queries_per_decision": len(statements),
+        "first_decision_statements": statements,
         "all": timings_ms(samples),
         # The first fifth: the queue still holds ≥ 80 % of its threads.
         "first_fifth": timings_ms(head),
