@@ -211,6 +211,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 if not self.layer_failed:
                     logger.warning("channel layer lost (%s); retrying", type(error).__name__)
                 self.layer_failed = True
+                recovery.lost()
                 if await recovery.wait(delay * random.uniform(0.5, 1.5)):  # noqa: S311
                     self.layer_failed = False  # another socket found it back: see back()
                 delay = min(delay * 2, LAYER_RETRY_MAX_SECONDS)
@@ -221,6 +222,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.forgotten:
                 return
             await self.channel_layer.group_add(group, self.channel_name)
+            if self.forgotten or group not in self.groups:
+                # Closed or unwatched while the add was on its way: the discard may
+                # have landed first, and a dead channel would stay in the group.
+                await self.channel_layer.group_discard(group, self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # channels ≥ 4.2 closes old database connections (a thread hop) before

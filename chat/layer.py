@@ -24,10 +24,15 @@ Rejoin = Callable[[], Awaitable[None]]
 
 
 class LayerRecovery:
+    """Who re-joins what after the layer fails, and the back-offs cut short when it is back."""
+
     def __init__(self) -> None:
         self._rejoins: set[Rejoin] = set()
         self._waiting: set[asyncio.Future[None]] = set()
         self._running: set[asyncio.Task[None]] = set()  # tasks are weakly held by the loop
+        # A receiver saw the layer fail since the last round of re-joins. Several may
+        # find it back within moments of each other (each was mid-retry): one round.
+        self._lost = False
 
     def enrol(self, rejoin: Rejoin) -> None:
         """`rejoin` re-adds one receiver's groups; called after every outage."""
@@ -51,12 +56,19 @@ class LayerRecovery:
             self._waiting.discard(woken)
         return True
 
+    def lost(self) -> None:
+        """A receiver's layer call failed: the next back() re-joins everyone."""
+        self._lost = True
+
     def back(self, found_by: Rejoin | None = None) -> None:
         """The layer answered again after failing: every receiver re-joins its groups.
 
         `found_by` has just re-joined its own; the others re-join in a task each, and
-        those waiting out a back-off wake to receive again.
+        those waiting out a back-off wake to receive again. Once per failure.
         """
+        if not self._lost:
+            return
+        self._lost = False
         loop = asyncio.get_running_loop()
         for woken in self._waiting:
             if woken.get_loop() is loop and not woken.done():
@@ -71,7 +83,8 @@ class LayerRecovery:
         try:
             await rejoin()
         except Exception as error:
-            # Down again: whichever receiver finds it back next calls back() again.
+            # Down again: whichever receiver finds it back next starts another round.
+            self._lost = True
             logger.warning("re-joining groups failed: %s", type(error).__name__)
 
 

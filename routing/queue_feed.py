@@ -105,6 +105,7 @@ class QueueFeed:
             except Exception as error:
                 # The layer is down: retry, and refresh anyway so nobody waits on it.
                 logger.warning("queue feed lost the channel layer (%s)", type(error).__name__)
+                recovery.lost()
                 recovery.leave(self._rejoin)
                 self._channel = None
                 failed = True

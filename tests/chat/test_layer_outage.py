@@ -14,6 +14,7 @@ import pytest
 from channels.layers import InMemoryChannelLayer, channel_layers
 
 from chat.events import user_group
+from chat.layer import LayerRecovery
 from tests.support.factories import amake_coach, amake_member, amake_thread
 from tests.support.sockets import connect
 
@@ -21,28 +22,36 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class RestartingLayer(InMemoryChannelLayer):
-    """The in-memory layer, with a Redis restart: groups forgotten, one receiver told."""
+    """The in-memory layer, with a Redis restart: groups forgotten, one receiver told.
+
+    `held[channel]`, while unset, keeps that channel's group_add on its way.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.receiving: list[asyncio.Future[None]] = []
+        self.receiving: dict[str, asyncio.Future[None]] = {}
+        self.held: dict[str, asyncio.Event] = {}
 
     async def receive(self, channel: str) -> dict:
-        cut = asyncio.get_running_loop().create_future()
-        self.receiving.append(cut)
+        cut = self.receiving[channel] = asyncio.get_running_loop().create_future()
         receiving = asyncio.ensure_future(super().receive(channel))
         try:
             await asyncio.wait([receiving, cut], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self.receiving.remove(cut)
+            self.receiving.pop(channel, None)
         if not receiving.done():
             receiving.cancel()
             raise ConnectionError("Redis restarted")
         return receiving.result()
 
-    def restart(self) -> None:
+    async def group_add(self, group: str, channel: str) -> None:
+        if channel in self.held:
+            await self.held[channel].wait()
+        await super().group_add(group, channel)
+
+    def restart(self, told: str | None = None) -> None:
         self.groups.clear()
-        self.receiving[0].set_result(None)
+        self.receiving[told or next(iter(self.receiving))].set_result(None)
 
 
 async def sockets_in(layer: RestartingLayer, group: str, count: int) -> None:
@@ -73,3 +82,46 @@ async def test_after_a_restart_every_socket_rejoins_not_only_the_one_that_saw_it
         assert (await socket.expect("message.new"))["message"]["client_id"] == "back"
     for socket in (phone, laptop, console):
         await socket.close()
+
+
+async def test_a_socket_closed_while_it_rejoins_is_not_left_in_its_groups():
+    layer = channel_layers.backends["default"] = RestartingLayer()
+    member = await amake_member("Dana")
+    phone, laptop = await connect(member), await connect(member)
+    group = user_group(member.pk)
+    phone_channel, laptop_channel = list(layer.groups[group])
+    layer.held[laptop_channel] = asyncio.Event()
+
+    layer.restart(told=phone_channel)
+    await sockets_in(layer, group, 1)  # the phone is back; the laptop's add is on its way
+    await laptop.close()
+    layer.held[laptop_channel].set()
+    await asyncio.sleep(0.1)
+    assert list(layer.groups.get(group, {})) == [phone_channel]
+    await phone.close()
+
+
+async def test_one_round_of_rejoins_per_failure_and_back_offs_cut_short():
+    recovery, rejoined = LayerRecovery(), []
+
+    def receiver(name: str):
+        async def rejoin() -> None:
+            rejoined.append(name)
+
+        return rejoin
+
+    first, second, third = receiver("first"), receiver("second"), receiver("third")
+    for rejoin in (first, second, third):
+        recovery.enrol(rejoin)
+    recovery.back(found_by=first)  # nothing failed: nothing to do
+    await asyncio.sleep(0)
+    assert rejoined == []
+
+    recovery.lost()
+    waiting = asyncio.ensure_future(recovery.wait(30))
+    await asyncio.sleep(0)
+    recovery.back(found_by=first)
+    recovery.back(found_by=second)  # mid-retry when the first found it back: same round
+    assert await asyncio.wait_for(waiting, 1) is True
+    await asyncio.sleep(0)
+    assert sorted(rejoined) == ["second", "third"]
