@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
 
 
 class Role(StrEnum):
@@ -59,14 +60,14 @@ def display_name(user: AbstractBaseUser) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def users_with_profiles() -> QuerySet:
+    """Users with both profiles joined: what role_of and display_name read."""
+    return get_user_model().objects.select_related("coach_profile", "member_profile")
+
+
 def load_actor(user_id: int) -> Actor | None:
     """The Actor for an active user with a role, in one query; None otherwise."""
-    user = (
-        get_user_model()
-        .objects.select_related("coach_profile", "member_profile")
-        .filter(pk=user_id, is_active=True)
-        .first()
-    )
+    user = users_with_profiles().filter(pk=user_id, is_active=True).first()
     if user is None:
         return None
     role = role_of(user)

@@ -227,7 +227,6 @@ async def _profile(
     - wall: collapsed stacks of every thread, idle included (`--idle --threads`): how
       busy the database threads are, and on what.
     """
-    py_spy = Path(sys.executable).parent / "py-spy"
     seconds = max(5, int(phase.duration))
     recordings = {
         "flamegraph": (ctx.log_dir / f"{name}.svg", ["--format", "flamegraph"]),
@@ -235,11 +234,7 @@ async def _profile(
         "wall": (ctx.log_dir / f"{name}-wall.txt", ["--format", "raw", "--idle", "--threads"]),
     }
     for path, options in recordings.values():
-        command = [str(py_spy), "record", "--pid", str(server.pids[0]), "--duration"]
-        command += [str(seconds), "--output", str(path), *options]
-        recorder = await asyncio.create_subprocess_exec(
-            *command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        recorder = await _py_spy(server, path, seconds, options)
         await asyncio.sleep(1)  # attached before the load starts
         await driver.phase(phase, time.monotonic() + 0.2)
         _, error = await recorder.communicate()
@@ -250,6 +245,17 @@ async def _profile(
         **hot_spots(recordings["cpu"][0]),
         "database_thread": database_thread(recordings["wall"][0]),
     }
+
+
+async def _py_spy(
+    server: servers.Server, path: Path, seconds: int, options: list[str]
+) -> asyncio.subprocess.Process:
+    """`py-spy record` attached to our first daphne process for `seconds`, into `path`."""
+    command = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid"]
+    command += [str(server.pids[0]), "--duration", str(seconds), "--output", str(path)]
+    return await asyncio.create_subprocess_exec(
+        *command, *options, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def _collapsed(path: Path) -> list[tuple[list[str], int]]:
@@ -513,12 +519,7 @@ async def _profile_idle(ctx: Context, server: servers.Server, label: str) -> dic
     """The idle sockets for as long again under `py-spy --gil` (after the CPU is measured,
     so not counted): what an idle process spends its CPU on."""
     path = ctx.log_dir / f"profile-{label}-cpu.txt"
-    command = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid"]
-    command += [str(server.pids[0]), "--duration", str(int(ctx.size.idle_seconds))]
-    command += ["--output", str(path), "--format", "raw", "--gil"]
-    recorder = await asyncio.create_subprocess_exec(
-        *command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    recorder = await _py_spy(server, path, int(ctx.size.idle_seconds), ["--format", "raw", "--gil"])
     _, error = await recorder.communicate()
     if recorder.returncode != 0:
         return {"error": error.decode(errors="replace")[-500:]}

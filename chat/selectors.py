@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
-
-from accounts.roles import Actor, Role
+from accounts.roles import Actor, Role, users_with_profiles
 from chat.access import require_staff, thread_for_reader
 from chat.frames import Audience, iso, message_object, person, sender_object_of, thread_object
 from chat.models import Message, ReadState, Thread, ThreadStatus, ThreadTag
@@ -122,11 +120,7 @@ def message_objects(messages: list[Message]) -> list[dict[str, Any]]:
 
 def senders(user_ids: set[int | None]) -> dict[int, dict[str, Any]]:
     """{"id", "role", "name"} for each user, as frames name senders, in one query."""
-    users = (
-        get_user_model()
-        .objects.select_related("coach_profile", "member_profile")
-        .filter(pk__in=user_ids - {None})
-    )
+    users = users_with_profiles().filter(pk__in=user_ids - {None})
     return {user.pk: sender_object_of(user) for user in users}
 
 

@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from accounts.roles import display_name
+from accounts.roles import display_name, users_with_profiles
 from chat.frames import iso, message_object, person
 from chat.models import (
     Message,
@@ -453,9 +452,8 @@ def access_records(
 def access_user_choices() -> list[tuple[int, str]]:
     """Everyone who has read a transcript, for the access page's user filter."""
     readers = (
-        get_user_model()
-        .objects.filter(pk__in=TranscriptAccess.objects.values("user_id"))
-        .select_related("coach_profile", "member_profile")
+        users_with_profiles()
+        .filter(pk__in=TranscriptAccess.objects.values("user_id"))
         .order_by("username")
     )
     return [(user.pk, f"{display_name(user)} ({user.username})") for user in readers]

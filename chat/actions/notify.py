@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
-
+from accounts.roles import users_with_profiles
 from chat.events import QUEUE_GROUP, Event, frame_event, send_on_commit, user_group, watch_group
 from chat.frames import SYSTEM_SENDER, Audience, dumps, message_object, thread_object
 from chat.models import (
@@ -76,9 +75,7 @@ def people_load(thread: Thread) -> None:
         wanted.append(thread.coach_id)
     if not wanted:
         return
-    users = (
-        get_user_model().objects.select_related("member_profile", "coach_profile").in_bulk(wanted)
-    )
+    users = users_with_profiles().in_bulk(wanted)
     if thread.member_id in users:
         thread.member = users[thread.member_id]
     if thread.coach_id in users:
