@@ -272,6 +272,8 @@ class PhaseStats:
     loadgen_cpu: float = 0.0
     drain_end: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    # (intended send on the monotonic clock, latency): when in the phase the slow ones were.
+    timeline: list[tuple[float, float]] = field(default_factory=list)
     # What was counted lost, to tell later whether it was only late (not serialized).
     lost_keys: list[tuple[Pair, int]] = field(default_factory=list, repr=False)
 
@@ -309,6 +311,7 @@ class PhaseStats:
                 setattr(total, name, getattr(total, name) + getattr(part, name))
             total.errors.update(part.errors)
             total.latencies.extend(part.latencies)
+            total.timeline.extend(part.timeline)
             total.drain_end = max(total.drain_end, part.drain_end)
         return total
 
@@ -621,6 +624,7 @@ class LoadGenerator:
         pair.delivered.add(n)
         stats.delivered += 1
         stats.latencies.append(now - intended)
+        stats.timeline.append((intended, now - intended))
         if stats.start <= now <= stats.end:
             stats.in_window += 1
         if stats.mode == "closed" and pair.window is not None:
@@ -951,4 +955,37 @@ def summarize(stats: PhaseStats, processes: int = 1) -> dict[str, Any]:
         # core (summed over worker processes): near 100 % per process means the
         # generator, not the server, is what limits the numbers.
         "loadgen_cpu_pct": round(100 * stats.loadgen_cpu / busy, 1),
+        "slow_spells": slow_spells(stats),
     }
+
+
+SLOW_SECONDS = 0.05  # the DESIGN's p99 bound
+SPELL_GAP_SECONDS = 0.5
+
+
+def slow_spells(stats: PhaseStats, limit: int = 20) -> list[dict[str, Any]]:
+    """Stretches of messages slower than SLOW_SECONDS, merged when under SPELL_GAP_SECONDS
+    apart: a tail from a few periodic stalls looks different here from a server that is
+    slow throughout. `at` is on the monotonic clock, which the servers' logs can share."""
+    spells: list[dict[str, Any]] = []
+    for intended, latency in sorted(stats.timeline):
+        if latency <= SLOW_SECONDS:
+            continue
+        last = spells[-1] if spells else None
+        if last is not None and intended - last["_end"] < SPELL_GAP_SECONDS:
+            last["_end"] = intended
+            last["messages"] += 1
+            last["max_ms"] = max(last["max_ms"], round(latency * 1000, 1))
+        else:
+            spells.append(
+                {
+                    "offset_s": round(intended - stats.start, 2),
+                    "at": round(intended, 3),
+                    "_end": intended,
+                    "messages": 1,
+                    "max_ms": round(latency * 1000, 1),
+                }
+            )
+    for spell in spells:
+        spell["length_s"] = round(spell.pop("_end") - spell["at"], 2)
+    return sorted(spells, key=lambda spell: -spell["messages"])[:limit]

@@ -160,7 +160,7 @@ def channel_layers_config(
     if layer == "pubsub":
         return {
             "default": {
-                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "BACKEND": "chat.redis_layer.PipelinedPubSubChannelLayer",
                 "CONFIG": {"hosts": hosts, "prefix": prefix},
             }
         }

@@ -79,7 +79,7 @@ def test_no_redis_url_means_the_in_memory_layer():
 @pytest.mark.parametrize(
     ("layer", "backend"),
     [
-        ("pubsub", "channels_redis.pubsub.RedisPubSubChannelLayer"),
+        ("pubsub", "chat.redis_layer.PipelinedPubSubChannelLayer"),
         ("core", "channels_redis.core.RedisChannelLayer"),
     ],
 )
