@@ -82,8 +82,10 @@ def people_load(thread: Thread) -> None:
         thread.coach = users[thread.coach_id]
 
 
-def thread_frames(thread: Thread) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The member's T and the staff T of a thread.
+def thread_frames(
+    thread: Thread, *, tags: list[str] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The member's T and the staff T of a thread (`tags`: its slugs, sorted, if read).
 
     For a queued thread this also records the position and estimate the member
     is being told, so the position feed does not announce them again.
@@ -105,7 +107,9 @@ def thread_frames(thread: Thread) -> tuple[dict[str, Any], dict[str, Any]]:
     staff = thread_object(
         thread,
         audience=Audience.STAFF,
-        tags=ThreadTag.objects.slugs_by_thread([thread.pk]).get(thread.pk, []),
+        tags=tags
+        if tags is not None
+        else ThreadTag.objects.slugs_by_thread([thread.pk]).get(thread.pk, []),
         **common,
     )
     return member, staff
@@ -117,13 +121,14 @@ def thread_changed(
     unassigned_coach_id: int | None = None,
     queue_changed: bool = False,
     audience: Audience = Audience.STAFF,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """Announce a thread's new state to everyone concerned; returns the T for `audience`.
 
     queue_changed also tells every process's queue feed to refresh coaches and
     supervisors (and members' positions).
     """
-    member_t, staff_t = thread_frames(thread)
+    member_t, staff_t = thread_frames(thread, tags=tags)
     member_frame = dumps({"type": "thread", "thread": member_t})
     staff_frame = dumps({"type": "thread", "thread": staff_t})
     events = [

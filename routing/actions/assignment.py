@@ -53,26 +53,38 @@ def _assign_head() -> bool:
     thread = next(iter(selectors.queued_threads().select_for_update(skip_locked=True)[:1]), None)
     if thread is None:
         return False
-    for coach in rank_coaches(thread, coaches):
-        if _lock_if_available(coach.user_id):
+    # Read once: the ids rank the coaches, the slugs go into the thread frames.
+    tags = list(
+        ThreadTag.objects.filter(thread=thread)
+        .order_by("tag__slug")
+        .values_list("tag_id", "tag__slug")
+    )
+    now = timezone.now()
+    for coach in rank_coaches(thread, coaches, tag_ids={tag_id for tag_id, _ in tags}):
+        if _take_if_available(coach.user_id, now):
             thread_assign(
-                thread, coach_id=coach.user_id, reason=AssignmentReason.AUTO, actor_id=None
+                thread,
+                coach_id=coach.user_id,
+                reason=AssignmentReason.AUTO,
+                actor_id=None,
+                now=now,
+                coach_stamped=True,
+                tags=[slug for _, slug in tags],
             )
             return True
     return False
 
 
 def rank_coaches(
-    thread: Thread, coaches: list[selectors.AvailableCoach]
+    thread: Thread, coaches: list[selectors.AvailableCoach], *, tag_ids: set[int]
 ) -> list[selectors.AvailableCoach]:
     """Best first: continuity, then most specialty matches, lowest load, longest idle."""
-    thread_tags = set(ThreadTag.objects.filter(thread=thread).values_list("tag_id", flat=True))
     specialties = specialties_of([coach.profile_id for coach in coaches])
 
     def key(coach: selectors.AvailableCoach) -> tuple[Any, ...]:
         return (
             coach.user_id != thread.previous_coach_id,
-            -len(specialties.get(coach.profile_id, frozenset()) & thread_tags),
+            -len(specialties.get(coach.profile_id, frozenset()) & tag_ids),
             coach.load,
             coach.last_assigned_at or EPOCH,
             coach.profile_id,
@@ -112,40 +124,63 @@ def specialties_forget() -> None:
     _specialties_loaded = -SPECIALTIES_TTL
 
 
-def _lock_if_available(coach_id: int) -> bool:
-    """Lock her profile row and check, as of now, that she may take one more thread:
-    online, connected, under capacity.
+def _take_if_available(coach_id: int, now: datetime.datetime) -> bool:
+    """Lock her profile row and, if as of now she may take one more thread (online,
+    connected, under capacity), mark her as assigned at `now`; True if she was.
 
     Two statements, not one: on PostgreSQL a statement that waits for a row lock
     re-reads that row when it gets it, but not its subqueries, which would still
-    count her load as it was before the other process's assignment committed.
+    count her load as it was before the other process's assignment committed. The
+    second runs with the lock held, so it sees every assignment committed before.
     """
-    profile = (
+    status = (
         CoachProfile.objects.select_for_update()
         .filter(user_id=coach_id)
-        .values_list("status", "capacity")
+        .values_list("status", flat=True)
         .first()
     )
-    if profile is None or profile[0] != CoachStatus.ONLINE:
+    if status != CoachStatus.ONLINE:
         return False
-    thread, sockets = Thread._meta.db_table, CoachSocket._meta.db_table
+    profile, thread = CoachProfile._meta.db_table, Thread._meta.db_table
+    sockets = CoachSocket._meta.db_table
     sql = f"""
-        SELECT EXISTS (SELECT 1 FROM {sockets} s WHERE s.coach_id = %s),
-               (SELECT COALESCE(SUM(CASE WHEN priority = %s THEN %s ELSE 1 END), 0)
-                FROM {thread} WHERE coach_id = %s AND status = %s)
+        UPDATE {profile} SET last_assigned_at = %s
+        WHERE user_id = %s
+          AND EXISTS (SELECT 1 FROM {sockets} s WHERE s.coach_id = %s)
+          AND (SELECT COALESCE(SUM(CASE WHEN priority = %s THEN %s ELSE 1 END), 0)
+               FROM {thread} WHERE coach_id = %s AND status = %s) < capacity
     """  # noqa: S608 (table names from the models; values are parameters)
-    params = [coach_id, Priority.URGENT, settings.CHAT_URGENT_WEIGHT, coach_id, ThreadStatus.ACTIVE]
+    params = [
+        now,
+        coach_id,
+        coach_id,
+        Priority.URGENT,
+        settings.CHAT_URGENT_WEIGHT,
+        coach_id,
+        ThreadStatus.ACTIVE,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        connected, load = cursor.fetchone()
-    return bool(connected) and load < profile[1]
+        return cursor.rowcount == 1
 
 
 def thread_assign(
-    thread: Thread, *, coach_id: int, reason: AssignmentReason, actor_id: int | None, note: str = ""
+    thread: Thread,
+    *,
+    coach_id: int,
+    reason: AssignmentReason,
+    actor_id: int | None,
+    note: str = "",
+    now: datetime.datetime | None = None,
+    coach_stamped: bool = False,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Give a locked thread to a coach (whose row the caller locked); returns the staff T."""
-    now = timezone.now()
+    """Give a locked thread to a coach (whose row the caller locked); returns the staff T.
+
+    `coach_stamped`: the caller already set her `last_assigned_at` to `now`. `tags`:
+    the thread's tag slugs, sorted, if the caller has read them.
+    """
+    now = now or timezone.now()
     old_coach_id = thread.coach_id
     if thread.status == ThreadStatus.QUEUED and thread.queued_since is not None:
         waited = (now - thread.queued_since).total_seconds()
@@ -163,7 +198,8 @@ def thread_assign(
     thread.unanswered = False
     if note:
         thread.handoff_note = note
-    CoachProfile.objects.filter(user_id=coach_id).update(last_assigned_at=now)
+    if not coach_stamped:
+        CoachProfile.objects.filter(user_id=coach_id).update(last_assigned_at=now)
     Assignment.objects.create(
         thread=thread,
         from_coach_id=old_coach_id,
@@ -197,7 +233,7 @@ def thread_assign(
         reason = red_flag_reason(thread)
         if reason is not None:
             red_flag_alert(thread, reason=reason, supervisors=False)
-    return thread_changed(thread, unassigned_coach_id=old_coach_id, queue_changed=True)
+    return thread_changed(thread, unassigned_coach_id=old_coach_id, queue_changed=True, tags=tags)
 
 
 def queue_claim(*, actor: Actor, thread_id: int) -> dict[str, Any]:

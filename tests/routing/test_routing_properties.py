@@ -193,7 +193,7 @@ class Routing(RuleBasedStateMachine):
 def test_routing_invariants_hold_for_any_sequence(monkeypatch):
     real_assign = assignment.thread_assign
 
-    def checked_assign(thread, *, coach_id, reason, actor_id, note=""):
+    def checked_assign(thread, *, coach_id, reason, actor_id, **options):
         # Checked at the moment of the decision, as the coach's row is locked.
         if reason in COACH_REASONS or (
             reason == AssignmentReason.TRANSFER and actor_id == coach_id
@@ -202,7 +202,7 @@ def test_routing_invariants_hold_for_any_sequence(monkeypatch):
             capacity = CoachProfile.objects.get(user_id=coach_id).capacity
             if load >= capacity:
                 machine.violations.append(f"coach {coach_id} given a thread at {load}/{capacity}")
-        return real_assign(thread, coach_id=coach_id, reason=reason, actor_id=actor_id, note=note)
+        return real_assign(thread, coach_id=coach_id, reason=reason, actor_id=actor_id, **options)
 
     monkeypatch.setattr(assignment, "thread_assign", checked_assign)
     monkeypatch.setattr(transfer, "thread_assign", checked_assign)
