@@ -61,3 +61,15 @@ def close_connection_pools(django_db_setup):
         close_pool = getattr(connections[alias], "close_pool", None)
         if close_pool is not None:
             close_pool()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own, on a free port, to stop and start at will: the
+    machine's shared Redis is never stopped."""
+    from tests.support.redis_server import RedisServer  # it imports require_service from here
+
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()

@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError
 
 from chat.redis_layer import PipelinedPubSubChannelLayer
 from tests.support.redis_server import RedisServer
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 def make_layer(server: RedisServer) -> PipelinedPubSubChannelLayer:
@@ -34,8 +25,8 @@ async def drain(layer: PipelinedPubSubChannelLayer, channel: str, count: int) ->
     return [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(count)]
 
 
-async def test_concurrent_publishes_all_arrive_in_each_senders_order(redis_server, monkeypatch):
-    layer = make_layer(redis_server)
+async def test_concurrent_publishes_all_arrive_in_each_senders_order(private_redis, monkeypatch):
+    layer = make_layer(private_redis)
     round_trips = 0  # writes to Redis: one per command, or per pipeline
     send = Connection.send_packed_command
 
@@ -68,24 +59,24 @@ async def test_concurrent_publishes_all_arrive_in_each_senders_order(redis_serve
         await layer.flush()
 
 
-async def test_publishes_fail_while_redis_is_down_and_work_once_it_is_back(redis_server):
-    layer = make_layer(redis_server)
+async def test_publishes_fail_while_redis_is_down_and_work_once_it_is_back(private_redis):
+    layer = make_layer(private_redis)
     try:
         channel = await layer.new_channel()
         await layer.group_add("room", channel)
         await layer.group_send("room", {"type": "chat.frame", "frame": "before"})
         assert (await drain(layer, channel, 1))[0]["frame"] == "before"
 
-        redis_server.stop()
+        private_redis.stop()
         results = await asyncio.gather(
             *(layer.group_send("room", {"type": "chat.frame", "frame": n}) for n in range(5)),
             return_exceptions=True,
         )
         assert all(isinstance(result, Exception) for result in results), results
 
-        redis_server.start()
+        private_redis.start()
         # Listened to with a plain client: re-subscribing after a restart is upstream's.
-        probe = Redis.from_url(redis_server.url).pubsub()
+        probe = Redis.from_url(private_redis.url).pubsub()
         await probe.subscribe("probe")
         deadline = asyncio.get_running_loop().time() + 10
         while True:
@@ -105,8 +96,8 @@ async def test_publishes_fail_while_redis_is_down_and_work_once_it_is_back(redis
         await layer.flush()
 
 
-async def test_a_cancelled_publisher_does_not_fail_the_others_in_its_batch(redis_server):
-    layer = make_layer(redis_server)
+async def test_a_cancelled_publisher_does_not_fail_the_others_in_its_batch(private_redis):
+    layer = make_layer(private_redis)
     try:
         channel = await layer.new_channel()
         sends = [

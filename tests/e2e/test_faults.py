@@ -43,14 +43,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 e2e = pytest.mark.e2e  # starts real daphne processes; the rest run in-process
 
 
-@pytest.fixture
-def private_redis(tmp_path):
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
-
-
 async def client(user, url: str) -> ChatClient:
     chat = ChatClient(user.username, PASSWORD)
     await chat.connect(url)
