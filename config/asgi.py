@@ -44,14 +44,12 @@ async def application(scope, receive, send):
     return await router(scope, receive, send)
 
 
-# The garbage collector, tuned for a process holding thousands of sockets. A full
-# collection walks every tracked object and stops the event loop meanwhile: 90-175 ms
-# at 1,000 sockets, a burst of late messages each time. What is loaded by now (Django,
-# the apps, ~100,000 objects) lives as long as the process, so it is moved out of the
-# collector's sight; and young collections run every 20,000 allocations instead of 700,
-# so a message's short-lived objects die young rather than being promoted, which made
-# full collections rarer: 6 in a 200- and a 500-pair run where there had been dozens,
-# most of them while the sockets connected (docs/benchmarks.md).
+# The garbage collector, for a process holding thousands of sockets. A full collection
+# walks every tracked object and stops the event loop meanwhile: 90-175 ms at 1,000
+# sockets, a burst of late messages each time. What is loaded by now (Django, the apps,
+# ~100,000 objects) lives as long as the process, so it is moved out of the collector's
+# sight, and every full collection has that much less to walk (docs/benchmarks.md).
+# Collecting less often was tried too: it let closed sockets' memory wait that much
+# longer for a collection, and the socket churn test saw it grow.
 gc.collect()
 gc.freeze()
-gc.set_threshold(20_000, 20, 20)
