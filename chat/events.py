@@ -22,6 +22,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from chat.layer import recovery
+
 logger = logging.getLogger(__name__)
 
 _collector: ContextVar[list[Event] | None] = ContextVar("chat_event_collector", default=None)
@@ -88,6 +90,7 @@ async def publish(events: list[Event]) -> None:
         *(layer.group_send(event.group, event.message) for event in events),
         return_exceptions=True,
     )
+    answered = False
     for event, result in zip(events, results, strict=True):
         if isinstance(result, BaseException):
             logger.warning(
@@ -95,3 +98,9 @@ async def publish(events: list[Event]) -> None:
                 event.group,
                 type(result).__name__,
             )
+        else:
+            answered = True
+    if answered:
+        # The layer answers: if this process's receivers saw it fail, they re-join their
+        # groups now rather than when the one in back-off retries (up to seconds later).
+        recovery.back()

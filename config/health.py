@@ -19,6 +19,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
 
+from chat.layer import recovery
 from config import metrics
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ async def _layer_round_trip() -> None:
     message = await layer.receive(channel)
     if message.get("type") != "readyz.ping":
         raise RuntimeError("channel layer returned a different message")
+    # It carries messages again: the process's sockets re-join their groups now.
+    recovery.back()
     # A receive that is cancelled makes the Redis layers drop the channel (the
     # Pub/Sub layer unsubscribes it), so probes leave nothing behind.
     with contextlib.suppress(TimeoutError):

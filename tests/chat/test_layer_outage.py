@@ -13,6 +13,7 @@ import asyncio
 import pytest
 from channels.layers import InMemoryChannelLayer, channel_layers
 
+from chat import consumers
 from chat.events import user_group
 from chat.layer import LayerRecovery
 from tests.support.factories import amake_coach, amake_member, amake_thread
@@ -80,6 +81,32 @@ async def test_after_a_restart_every_socket_rejoins_not_only_the_one_that_saw_it
     )
     for socket in (phone, laptop):
         assert (await socket.expect("message.new"))["message"]["client_id"] == "back"
+    for socket in (phone, laptop, console):
+        await socket.close()
+
+
+async def test_a_publish_that_goes_through_brings_every_socket_back_at_once(monkeypatch):
+    """The layer answering a publish (or /readyz) is news enough: the sockets do not wait
+    for the one that saw the failure to end its back-off."""
+    monkeypatch.setattr(consumers, "LAYER_RETRY_SECONDS", 30.0)
+    layer = channel_layers.backends["default"] = RestartingLayer()
+    member, coach = await amake_member("Dana"), await amake_coach("Kelly")
+    thread = await amake_thread(member, coach=coach)
+    phone, laptop, console = await connect(member), await connect(member), await connect(coach)
+    member_group = user_group(member.pk)
+    phone_channel = next(c for c in layer.groups[member_group] if c in layer.receiving)
+
+    layer.restart(told=phone_channel)  # the phone backs off for 15 s or more
+    await asyncio.sleep(0.1)
+    assert not layer.groups.get(member_group)
+    send = {"type": "message.send", "thread": thread.pk, "body": "anyone?"}
+    await console.request({**send, "client_id": "first"}, "message.ack")
+    await sockets_in(layer, member_group, 2)
+    await console.request({**send, "client_id": "second"}, "message.ack")
+    for socket in (phone, laptop):
+        frame = await socket.expect("message.new")
+        while frame["message"]["client_id"] != "second":
+            frame = await socket.expect("message.new")
     for socket in (phone, laptop, console):
         await socket.close()
 
