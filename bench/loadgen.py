@@ -271,8 +271,8 @@ class PhaseStats:
     closed_sockets: int = 0
     loadgen_cpu: float = 0.0
     drain_end: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    # (intended send on the monotonic clock, latency): when in the phase the slow ones were.
+    # (intended send on the monotonic clock, latency) per delivered message: the
+    # percentiles, and when in the phase the slow ones were.
     timeline: list[tuple[float, float]] = field(default_factory=list)
     # What was counted lost, to tell later whether it was only late (not serialized).
     lost_keys: list[tuple[Pair, int]] = field(default_factory=list, repr=False)
@@ -310,7 +310,6 @@ class PhaseStats:
             ]:
                 setattr(total, name, getattr(total, name) + getattr(part, name))
             total.errors.update(part.errors)
-            total.latencies.extend(part.latencies)
             total.timeline.extend(part.timeline)
             total.drain_end = max(total.drain_end, part.drain_end)
         return total
@@ -623,7 +622,6 @@ class LoadGenerator:
             return
         pair.delivered.add(n)
         stats.delivered += 1
-        stats.latencies.append(now - intended)
         stats.timeline.append((intended, now - intended))
         if stats.start <= now <= stats.end:
             stats.in_window += 1
@@ -923,8 +921,10 @@ def summarize(stats: PhaseStats, processes: int = 1) -> dict[str, Any]:
     duration = stats.end - stats.start
     busy = max(stats.drain_end - stats.start, 1e-9)
 
+    latencies = [latency for _, latency in stats.timeline]
+
     def ms(p: float) -> float | None:
-        value = percentile(stats.latencies, p)
+        value = percentile(latencies, p)
         return None if value is None else round(value * 1000, 2)
 
     return {

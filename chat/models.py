@@ -212,6 +212,14 @@ class ThreadTagQuerySet(models.QuerySet):
             slugs.setdefault(thread_id, []).append(slug)
         return slugs
 
+    def ids_and_slugs(self, thread_id: int) -> list[tuple[int, str]]:
+        """One thread's tags as (tag id, slug), sorted by slug as `slugs_by_thread` is."""
+        return list(
+            self.filter(thread_id=thread_id)
+            .order_by("tag__slug")
+            .values_list("tag_id", "tag__slug")
+        )
+
 
 class ThreadTag(models.Model):
     """A tag on a thread, with who put it there. Rules never remove a person's tag."""

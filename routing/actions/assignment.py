@@ -54,11 +54,7 @@ def _assign_head() -> bool:
     if thread is None:
         return False
     # Read once: the ids rank the coaches, the slugs go into the thread frames.
-    tags = list(
-        ThreadTag.objects.filter(thread=thread)
-        .order_by("tag__slug")
-        .values_list("tag_id", "tag__slug")
-    )
+    tags = ThreadTag.objects.ids_and_slugs(thread.pk)
     now = timezone.now()
     for coach in rank_coaches(thread, coaches, tag_ids={tag_id for tag_id, _ in tags}):
         if _take_if_available(coach.user_id, now):
