@@ -12,7 +12,10 @@ from enum import StrEnum
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import QuerySet
+
+from chat import rows
 
 
 class Role(StrEnum):
@@ -65,10 +68,51 @@ def users_with_profiles() -> QuerySet:
     return get_user_model().objects.select_related("coach_profile", "member_profile")
 
 
+def users_by_id(ids: list[int]) -> dict[int, AbstractBaseUser]:
+    """Users with both profiles loaded, as users_with_profiles() loads them, by id.
+
+    One plain statement: building the queryset cost more than running it where every
+    assignment and every socket loads its people (docs/benchmarks.md).
+    """
+    if not ids:
+        return {}
+    from coaches.models import CoachProfile  # the profiles' apps import this module
+    from members.models import MemberProfile
+
+    User = get_user_model()
+    sql = (
+        f"SELECT {rows.columns(User, 'u')}, {rows.columns(CoachProfile, 'c')}, "  # noqa: S608
+        f"{rows.columns(MemberProfile, 'm')} FROM {User._meta.db_table} u "
+        f"LEFT JOIN {CoachProfile._meta.db_table} c ON c.user_id = u.id "
+        f"LEFT JOIN {MemberProfile._meta.db_table} m ON m.user_id = u.id "
+        f"WHERE u.id IN ({rows.placeholders(ids)})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(ids))
+        found = cursor.fetchall()
+    users = {}
+    user_width, coach_width = rows.width(User), rows.width(CoachProfile)
+    for row in found:
+        user = rows.from_row(User, row[:user_width], connection)
+        for model, values in (
+            (CoachProfile, row[user_width : user_width + coach_width]),
+            (MemberProfile, row[user_width + coach_width :]),
+        ):
+            # As select_related leaves them: a missing profile is cached as None,
+            # which the reverse accessor raises DoesNotExist for.
+            profile = None if values[0] is None else rows.from_row(model, values, connection)
+            user_field = model._meta.get_field("user")
+            user_field.remote_field.set_cached_value(user, profile)
+            if profile is not None:
+                user_field.set_cached_value(profile, user)
+        users[user.pk] = user
+    return users
+
+
 def load_actor(user_id: int) -> Actor | None:
     """The Actor for an active user with a role, in one query; None otherwise."""
-    user = users_with_profiles().filter(pk=user_id, is_active=True).first()
-    if user is None:
+    user = users_by_id([user_id]).get(user_id)
+    if user is None or not user.is_active:
         return None
     role = role_of(user)
     if role is None:

@@ -7,8 +7,6 @@ database as it is now, never against what a socket was told earlier.
 
 from __future__ import annotations
 
-from django.db import connection
-
 from accounts.roles import Actor, Role
 from chat.errors import conflict, forbidden, not_found
 from chat.models import Thread, ThreadStatus
@@ -25,29 +23,21 @@ def thread_for_reader(actor: Actor, thread_id: int, *, lock: bool = False) -> Th
     lock=True takes the row lock (PostgreSQL; SQLite's write transactions are
     already serialized): every change to a thread's seq or state goes through it.
 
-    Written as SQL: it is the first statement of every frame, and building it with
-    the ORM cost more than running it (docs/benchmarks.md). No joins either: the
-    people a thread object names are loaded only when one is built.
+    Written as SQL (Thread.objects.first_where): it is the first statement of every
+    frame. No joins either: the people a thread object names are loaded only when
+    one is built.
     """
     if actor.role not in _VISIBLE_BY:
         raise not_found()
     column = _VISIBLE_BY[actor.role]
-    sql, params = _SELECT_THREAD + " WHERE id = %s", [thread_id]
+    condition, params = "id = %s", [thread_id]
     if column is not None:
-        sql += f" AND {column} = %s"
+        condition += f" AND {column} = %s"
         params.append(actor.id)
-    if lock and connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    # raw(), not a cursor: it applies the backend's converters (SQLite's datetimes).
-    thread = next(iter(Thread.objects.raw(sql, params)), None)
+    thread = Thread.objects.first_where(condition, params, lock="FOR UPDATE" if lock else "")
     if thread is None:
         raise not_found()
     return thread
-
-
-_SELECT_THREAD = "SELECT {} FROM {}".format(  # noqa: S608 (names from the model, no input)
-    ", ".join(field.column for field in Thread._meta.concrete_fields), Thread._meta.db_table
-)
 
 
 def require_participant(actor: Actor, thread: Thread) -> None:

@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
 from django.utils import timezone
 
-from routing.models import Priority
+from chat import rows
+from routing.models import Priority, Tag
 
 
 class ThreadStatus(models.TextChoices):
@@ -18,6 +19,24 @@ class ThreadStatus(models.TextChoices):
 
 
 class ThreadQuerySet(models.QuerySet):
+    def first_where(self, condition: str, params: list[Any], *, lock: str = "") -> Thread | None:
+        """The first thread matching an SQL condition (and ORDER BY) on its own columns.
+
+        For the statements every message and every assignment decision make: compiling
+        a queryset, or running raw(), cost more than the query (docs/benchmarks.md).
+        `lock` is appended where the backend locks rows ("FOR UPDATE", "FOR UPDATE SKIP
+        LOCKED"); SQLite's write transactions are serialized anyway.
+        """
+        connection = connections[self.db]
+        table = Thread._meta.db_table
+        sql = f"SELECT {rows.columns(Thread)} FROM {table} WHERE {condition} LIMIT 1"  # noqa: S608
+        if lock and connection.features.has_select_for_update:
+            sql += f" {lock}"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return None if row is None else rows.from_row(Thread, row, connection)
+
     def with_people(self) -> ThreadQuerySet:
         """Load the member and coach with their profiles: what a thread object names."""
         # Both profiles of both people: a name is looked up on whichever exists,
@@ -160,12 +179,25 @@ class Message(models.Model):
 class ReadStateQuerySet(models.QuerySet):
     def of_participants(self, threads: list[Thread]) -> dict[int, dict[str, int | None]]:
         """How far each thread's member and assigned coach have read (coach None: none)."""
-        wanted = Q(pk__in=[])
-        for thread in threads:
-            people = [thread.member_id] + ([thread.coach_id] if thread.coach_id else [])
-            wanted |= Q(thread_id=thread.pk, user_id__in=people)
-        rows = self.filter(wanted) if threads else []
-        seen = {(row.thread_id, row.user_id): row.read_seq for row in rows}
+        seen: dict[tuple[int, int], int] = {}
+        if threads:
+            # Plain SQL: every thread frame reads this, and the OR of one condition per
+            # thread cost more to compile than to run (docs/benchmarks.md).
+            conditions, params = [], []
+            for thread in threads:
+                people = [thread.member_id] + ([thread.coach_id] if thread.coach_id else [])
+                conditions.append(
+                    f"(thread_id = %s AND user_id IN ({', '.join(['%s'] * len(people))}))"
+                )
+                params += [thread.pk, *people]
+            connection = connections[self.db]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT thread_id, user_id, read_seq FROM {ReadState._meta.db_table} "  # noqa: S608
+                    f"WHERE {' OR '.join(conditions)}",
+                    params,
+                )
+                seen = {(thread_id, user_id): read_seq for thread_id, user_id, read_seq in cursor}
         return {
             thread.pk: {
                 "member": seen.get((thread.pk, thread.member_id), 0),
@@ -201,24 +233,24 @@ class TagSource(models.TextChoices):
 
 class ThreadTagQuerySet(models.QuerySet):
     def slugs_by_thread(self, thread_ids: list[int]) -> dict[int, list[str]]:
-        """Each thread's tag slugs, sorted (threads without tags are absent)."""
-        slugs: dict[int, list[str]] = {}
-        rows = (
-            self.filter(thread_id__in=thread_ids)
-            .order_by("tag__slug")
-            .values_list("thread_id", "tag__slug")
-        )
-        for thread_id, slug in rows:
-            slugs.setdefault(thread_id, []).append(slug)
-        return slugs
+        """Each thread's tag slugs, sorted (threads without tags are absent).
 
-    def ids_and_slugs(self, thread_id: int) -> list[tuple[int, str]]:
-        """One thread's tags as (tag id, slug), sorted by slug as `slugs_by_thread` is."""
-        return list(
-            self.filter(thread_id=thread_id)
-            .order_by("tag__slug")
-            .values_list("tag_id", "tag__slug")
-        )
+        Plain SQL, as of_participants: every staff thread frame reads it.
+        """
+        slugs: dict[int, list[str]] = {}
+        if not thread_ids:
+            return slugs
+        connection = connections[self.db]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT tt.thread_id, t.slug FROM {ThreadTag._meta.db_table} tt "  # noqa: S608
+                f"JOIN {Tag._meta.db_table} t ON t.id = tt.tag_id "
+                f"WHERE tt.thread_id IN ({rows.placeholders(thread_ids)}) ORDER BY t.slug",
+                list(thread_ids),
+            )
+            for thread_id, slug in cursor:
+                slugs.setdefault(thread_id, []).append(slug)
+        return slugs
 
 
 class ThreadTag(models.Model):

@@ -39,6 +39,13 @@ def queued_threads() -> QuerySet[Thread]:
     return Thread.objects.filter(status=ThreadStatus.QUEUED).order_by(*QUEUE_ORDER)
 
 
+def queue_head(*, lock: str = "") -> Thread | None:
+    """The thread served next (the first of queued_threads), as one plain statement."""
+    return Thread.objects.first_where(
+        f"status = %s ORDER BY {', '.join(QUEUE_ORDER)}", [ThreadStatus.QUEUED], lock=lock
+    )
+
+
 def thread_weight() -> Case:
     """An active thread's weight in its coach's load (urgent counts double by default)."""
     return Case(
@@ -97,55 +104,57 @@ def coaches_with_load(*, online: bool = False) -> list[CoachProfile]:
     return coaches
 
 
-@dataclass(frozen=True, slots=True)
-class AvailableCoach:
-    """A coach who may take a thread now, with what ranking her needs."""
-
-    profile_id: int
-    user_id: int
-    load: int
-    last_assigned_at: datetime.datetime | None
+# Enough candidates for the rare decision whose first choice is taken by another
+# process between this query and her row lock; the next sweep retries past them.
+RANKED_CANDIDATES = 5
 
 
-def available_coaches() -> list[AvailableCoach]:
-    """Coaches who take new threads now: online, connected, under capacity.
+def ranked_coaches(thread: Thread, *, limit: int = RANKED_CANDIDATES) -> list[int]:
+    """User ids of the coaches who may take `thread` now (online, connected, under
+    capacity), best first as DESIGN.md's routing policy ranks them: her previous
+    coach, then most specialties among the thread's tags, lowest load, longest since
+    last assigned (never assigned first), and the profile id to break ties.
 
-    One query, run for every assignment decision: the loads come from a grouped
-    derived table rather than a subquery per coach, and the rows are plain dataclasses:
-    building 200 model instances per decision cost three times the query itself
-    (docs/benchmarks.md).
+    One statement, ranked by the database: reading every available coach's row and
+    every coach's specialties to sort them here cost more than the query itself
+    (docs/benchmarks.md). The caller still checks the chosen coach under her row lock.
     """
-    profile, thread = CoachProfile._meta.db_table, Thread._meta.db_table
+    profile, thread_table = CoachProfile._meta.db_table, Thread._meta.db_table
     user, sockets = get_user_model()._meta.db_table, CoachSocket._meta.db_table
+    specialties = CoachProfile.specialties.through._meta.db_table
+    thread_tags = ThreadTag._meta.db_table
     sql = f"""
-        SELECT p.id, p.user_id, COALESCE(l.load, 0), p.last_assigned_at
+        SELECT p.user_id
         FROM {profile} p
         JOIN {user} u ON u.id = p.user_id AND u.is_active
         LEFT JOIN (
             SELECT coach_id, SUM(CASE WHEN priority = %s THEN %s ELSE 1 END) AS load
-            FROM {thread} WHERE status = %s GROUP BY coach_id
+            FROM {thread_table} WHERE status = %s GROUP BY coach_id
         ) l ON l.coach_id = p.user_id
+        LEFT JOIN (
+            SELECT s.coachprofile_id, COUNT(*) AS matches
+            FROM {specialties} s JOIN {thread_tags} t ON t.tag_id = s.tag_id
+            WHERE t.thread_id = %s GROUP BY s.coachprofile_id
+        ) m ON m.coachprofile_id = p.id
         WHERE p.status = %s AND COALESCE(l.load, 0) < p.capacity
           AND EXISTS (SELECT 1 FROM {sockets} s WHERE s.coach_id = p.user_id)
-        ORDER BY p.id
+        ORDER BY CASE WHEN p.user_id = %s THEN 0 ELSE 1 END,
+                 COALESCE(m.matches, 0) DESC, COALESCE(l.load, 0),
+                 p.last_assigned_at NULLS FIRST, p.id
+        LIMIT %s
     """  # noqa: S608 (table names from the models; values are parameters)
-    params = [Priority.URGENT, settings.CHAT_URGENT_WEIGHT, ThreadStatus.ACTIVE, CoachStatus.ONLINE]
+    params = [
+        Priority.URGENT,
+        settings.CHAT_URGENT_WEIGHT,
+        ThreadStatus.ACTIVE,
+        thread.pk,
+        CoachStatus.ONLINE,
+        thread.previous_coach_id,
+        limit,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return [
-        AvailableCoach(profile_id, user_id, load, _utc(assigned))
-        for profile_id, user_id, load, assigned in rows
-    ]
-
-
-def _utc(value: object) -> datetime.datetime | None:
-    """A timestamp from a raw cursor, aware: SQLite gives naive UTC (or text)."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime.datetime):
-        value = datetime.datetime.fromisoformat(str(value))
-    return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        return [user_id for (user_id,) in cursor.fetchall()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.roles import users_with_profiles
+from django.db import connection
+
+from accounts.roles import users_by_id
+from chat import rows
 from chat.events import QUEUE_GROUP, Event, frame_event, send_on_commit, user_group, watch_group
 from chat.frames import SYSTEM_SENDER, Audience, dumps, message_object, thread_object
 from chat.models import (
@@ -29,7 +32,7 @@ from routing import selectors as routing_selectors
 def thread_save(thread: Thread, *fields: str) -> None:
     """Save changed fields of a locked thread, raising its version."""
     thread.version += 1
-    thread.save(update_fields=sorted({*fields, "version", "last_seq"}))
+    rows.update(thread, sorted({*fields, "version", "last_seq"}), connection)
 
 
 def message_recipients(thread: Thread) -> list[str]:
@@ -51,7 +54,7 @@ def system_message_post(thread: Thread, *, text: str, event: SystemEvent) -> Mes
     The caller saves the thread (its last_seq moved) with :func:`thread_save`.
     """
     thread.last_seq += 1
-    message = Message.objects.create(
+    message = Message(
         thread=thread,
         seq=thread.last_seq,
         sender=None,
@@ -61,6 +64,7 @@ def system_message_post(thread: Thread, *, text: str, event: SystemEvent) -> Mes
         kind=MessageKind.SYSTEM,
         event=event,
     )
+    rows.insert(message, connection)
     send_on_commit(message_events(thread, message_object(message, SYSTEM_SENDER)))
     return message
 
@@ -75,17 +79,15 @@ def people_load(thread: Thread) -> None:
         wanted.append(thread.coach_id)
     if not wanted:
         return
-    users = users_with_profiles().in_bulk(wanted)
+    users = users_by_id(wanted)
     if thread.member_id in users:
         thread.member = users[thread.member_id]
     if thread.coach_id in users:
         thread.coach = users[thread.coach_id]
 
 
-def thread_frames(
-    thread: Thread, *, tags: list[str] | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The member's T and the staff T of a thread (`tags`: its slugs, sorted, if read).
+def thread_frames(thread: Thread) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The member's T and the staff T of a thread.
 
     For a queued thread this also records the position and estimate the member
     is being told, so the position feed does not announce them again.
@@ -107,9 +109,7 @@ def thread_frames(
     staff = thread_object(
         thread,
         audience=Audience.STAFF,
-        tags=tags
-        if tags is not None
-        else ThreadTag.objects.slugs_by_thread([thread.pk]).get(thread.pk, []),
+        tags=ThreadTag.objects.slugs_by_thread([thread.pk]).get(thread.pk, []),
         **common,
     )
     return member, staff
@@ -121,14 +121,13 @@ def thread_changed(
     unassigned_coach_id: int | None = None,
     queue_changed: bool = False,
     audience: Audience = Audience.STAFF,
-    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """Announce a thread's new state to everyone concerned; returns the T for `audience`.
 
     queue_changed also tells every process's queue feed to refresh coaches and
     supervisors (and members' positions).
     """
-    member_t, staff_t = thread_frames(thread, tags=tags)
+    member_t, staff_t = thread_frames(thread)
     member_frame = dumps({"type": "thread", "thread": member_t})
     staff_frame = dumps({"type": "thread", "thread": staff_t})
     events = [

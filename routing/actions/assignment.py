@@ -15,7 +15,6 @@ capacity nor hand one thread to two coaches.
 from __future__ import annotations
 
 import datetime
-import time
 from typing import Any
 
 from django.conf import settings
@@ -23,10 +22,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.roles import Actor
+from chat import rows
 from chat.access import thread_for_claim
 from chat.actions.notify import people_load, system_message_post, thread_changed, thread_save
 from chat.errors import conflict
-from chat.models import SystemEvent, Thread, ThreadStatus, ThreadTag
+from chat.models import SystemEvent, Thread, ThreadStatus
 from coaches.models import CoachProfile, CoachStatus
 from config import metrics
 from routing import selectors
@@ -34,7 +34,6 @@ from routing.actions.triage import red_flag_alert, red_flag_reason
 from routing.models import Assignment, AssignmentReason, CoachSocket, Priority
 
 MAX_DECISIONS_PER_RUN = 200
-EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def assign_waiting(*, max_decisions: int = MAX_DECISIONS_PER_RUN) -> int:
@@ -47,77 +46,22 @@ def assign_waiting(*, max_decisions: int = MAX_DECISIONS_PER_RUN) -> int:
 
 @transaction.atomic
 def _assign_head() -> bool:
-    coaches = selectors.available_coaches()
-    if not coaches:
-        return False
-    thread = next(iter(selectors.queued_threads().select_for_update(skip_locked=True)[:1]), None)
+    thread = selectors.queue_head(lock="FOR UPDATE SKIP LOCKED")
     if thread is None:
         return False
-    # Read once: the ids rank the coaches, the slugs go into the thread frames.
-    tags = ThreadTag.objects.ids_and_slugs(thread.pk)
     now = timezone.now()
-    for coach in rank_coaches(thread, coaches, tag_ids={tag_id for tag_id, _ in tags}):
-        if _take_if_available(coach.user_id, now):
+    for coach_id in selectors.ranked_coaches(thread):
+        if _take_if_available(coach_id, now):
             thread_assign(
                 thread,
-                coach_id=coach.user_id,
+                coach_id=coach_id,
                 reason=AssignmentReason.AUTO,
                 actor_id=None,
                 now=now,
                 coach_stamped=True,
-                tags=[slug for _, slug in tags],
             )
             return True
     return False
-
-
-def rank_coaches(
-    thread: Thread, coaches: list[selectors.AvailableCoach], *, tag_ids: set[int]
-) -> list[selectors.AvailableCoach]:
-    """Best first: continuity, then most specialty matches, lowest load, longest idle."""
-    specialties = specialties_of([coach.profile_id for coach in coaches])
-
-    def key(coach: selectors.AvailableCoach) -> tuple[Any, ...]:
-        return (
-            coach.user_id != thread.previous_coach_id,
-            -len(specialties.get(coach.profile_id, frozenset()) & tag_ids),
-            coach.load,
-            coach.last_assigned_at or EPOCH,
-            coach.profile_id,
-        )
-
-    return sorted(coaches, key=key)
-
-
-SPECIALTIES_TTL = 30.0
-_specialties: dict[int, frozenset[int]] = {}
-_specialties_loaded = -SPECIALTIES_TTL
-
-
-def specialties_of(profile_ids: list[int]) -> dict[int, frozenset[int]]:
-    """Tag ids per coach profile, cached for SPECIALTIES_TTL seconds.
-
-    Specialties are a preference, edited rarely in the admin; reading all of them
-    for every decision cost more than the rest of the choice. An edit in this process
-    clears the cache at once (coaches/signals.py), other processes within the TTL.
-    """
-    global _specialties, _specialties_loaded
-    if time.monotonic() - _specialties_loaded >= SPECIALTIES_TTL or any(
-        pk not in _specialties for pk in profile_ids
-    ):
-        rows: dict[int, set[int]] = {}
-        through = CoachProfile.specialties.through
-        for profile_id, tag_id in through.objects.values_list("coachprofile_id", "tag_id"):
-            rows.setdefault(profile_id, set()).add(tag_id)
-        all_ids = CoachProfile.objects.values_list("pk", flat=True)
-        _specialties = {pk: frozenset(rows.get(pk, ())) for pk in all_ids}
-        _specialties_loaded = time.monotonic()
-    return _specialties
-
-
-def specialties_forget() -> None:
-    global _specialties_loaded
-    _specialties_loaded = -SPECIALTIES_TTL
 
 
 def _take_if_available(coach_id: int, now: datetime.datetime) -> bool:
@@ -129,16 +73,10 @@ def _take_if_available(coach_id: int, now: datetime.datetime) -> bool:
     count her load as it was before the other process's assignment committed. The
     second runs with the lock held, so it sees every assignment committed before.
     """
-    status = (
-        CoachProfile.objects.select_for_update()
-        .filter(user_id=coach_id)
-        .values_list("status", flat=True)
-        .first()
-    )
-    if status != CoachStatus.ONLINE:
-        return False
     profile, thread = CoachProfile._meta.db_table, Thread._meta.db_table
     sockets = CoachSocket._meta.db_table
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    status_sql = f"SELECT status FROM {profile} WHERE user_id = %s{lock}"  # noqa: S608
     sql = f"""
         UPDATE {profile} SET last_assigned_at = %s
         WHERE user_id = %s
@@ -156,6 +94,10 @@ def _take_if_available(coach_id: int, now: datetime.datetime) -> bool:
         ThreadStatus.ACTIVE,
     ]
     with connection.cursor() as cursor:
+        cursor.execute(status_sql, [coach_id])
+        row = cursor.fetchone()
+        if row is None or row[0] != CoachStatus.ONLINE:
+            return False
         cursor.execute(sql, params)
         return cursor.rowcount == 1
 
@@ -169,12 +111,10 @@ def thread_assign(
     note: str = "",
     now: datetime.datetime | None = None,
     coach_stamped: bool = False,
-    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """Give a locked thread to a coach (whose row the caller locked); returns the staff T.
 
-    `coach_stamped`: the caller already set her `last_assigned_at` to `now`. `tags`:
-    the thread's tag slugs, sorted, if the caller has read them.
+    `coach_stamped`: the caller already set her `last_assigned_at` to `now`.
     """
     now = now or timezone.now()
     old_coach_id = thread.coach_id
@@ -196,13 +136,16 @@ def thread_assign(
         thread.handoff_note = note
     if not coach_stamped:
         CoachProfile.objects.filter(user_id=coach_id).update(last_assigned_at=now)
-    Assignment.objects.create(
-        thread=thread,
-        from_coach_id=old_coach_id,
-        to_coach_id=coach_id,
-        reason=reason,
-        actor_id=actor_id,
-        note=note,
+    rows.insert(
+        Assignment(
+            thread=thread,
+            from_coach_id=old_coach_id,
+            to_coach_id=coach_id,
+            reason=reason,
+            actor_id=actor_id,
+            note=note,
+        ),
+        connection,
     )
     name = coach.coach_profile.display_name
     if old_coach_id is None:
@@ -229,7 +172,7 @@ def thread_assign(
         reason = red_flag_reason(thread)
         if reason is not None:
             red_flag_alert(thread, reason=reason, supervisors=False)
-    return thread_changed(thread, unassigned_coach_id=old_coach_id, queue_changed=True, tags=tags)
+    return thread_changed(thread, unassigned_coach_id=old_coach_id, queue_changed=True)
 
 
 def queue_claim(*, actor: Actor, thread_id: int) -> dict[str, Any]:

@@ -172,8 +172,9 @@ class Routing(RuleBasedStateMachine):
 
     @invariant()
     def work_conserving(self) -> None:
-        if selectors.queued_threads().exists():
-            assert selectors.available_coaches() == [], "a queued thread waits beside a free coach"
+        head = selectors.queued_threads().first()
+        if head is not None:
+            assert selectors.ranked_coaches(head) == [], "a queued thread waits beside a free coach"
 
     @invariant()
     def positions_are_ranks(self) -> None:
