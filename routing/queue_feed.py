@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 QUEUE_FRAME_INTERVAL = 1.0
 POSITIONS_INTERVAL = 2.0
+# Sockets sent a queue frame between two returns to the event loop.
+SEND_BATCH = 25
 
 
 class Subscriber(Protocol):
@@ -48,9 +50,12 @@ class Subscriber(Protocol):
 class QueueFeed:
     def __init__(self) -> None:
         self.subscribers: dict[str, Subscriber] = {}
-        # The last queue frame each socket got: an unchanged one is not sent again
-        # (several changes often cancel out, or touch only what a frame leaves out).
-        self.last_sent: dict[str, str] = {}
+        # What each socket was last sent (the version of the shared part, and a
+        # coach's own flagged threads): an unchanged frame is not sent again (several
+        # changes often cancel out, or touch only what a frame leaves out).
+        self.last_sent: dict[str, tuple[int, str]] = {}
+        self._shared = {Role.COACH: "", Role.SUPERVISOR: ""}
+        self._versions = {Role.COACH: 0, Role.SUPERVISOR: 0}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
@@ -144,19 +149,38 @@ class QueueFeed:
             raise hop.error
         parts: QueueFrameParts = hop.value
         supervisor_text = parts.for_supervisors + ',"flagged":' + dumps(parts.flagged) + "}"
-        for subscriber in list(self.subscribers.values()):
+        # What frames share is compared once a snapshot, not once a socket: a socket
+        # remembers the versions it was sent (and a coach her own flagged threads).
+        if parts.for_coaches != self._shared[Role.COACH]:
+            self._shared[Role.COACH] = parts.for_coaches
+            self._versions[Role.COACH] += 1
+        if supervisor_text != self._shared[Role.SUPERVISOR]:
+            self._shared[Role.SUPERVISOR] = supervisor_text
+            self._versions[Role.SUPERVISOR] += 1
+        own_flagged: dict[int | None, list[dict[str, Any]]] = {}
+        for thread in parts.flagged:
+            own_flagged.setdefault((thread["coach"] or {}).get("id"), []).append(thread)
+        for index, subscriber in enumerate(list(self.subscribers.values())):
+            if index and not index % SEND_BATCH:
+                # Hundreds of consoles get tens of kilobytes each: conversations'
+                # frames go through between batches, not after all of them.
+                await asyncio.sleep(0)
+                if subscriber.channel_name not in self.subscribers:
+                    continue  # closed meanwhile
             if subscriber.role == Role.SUPERVISOR:
+                sent: tuple[int, str] = (self._versions[Role.SUPERVISOR], "")
                 text = supervisor_text
             else:
-                own = [
-                    t for t in parts.flagged if (t["coach"] or {}).get("id") == subscriber.user_id
-                ]
-                text = parts.for_coaches + ',"flagged":' + dumps(own) + "}"
-            if self.last_sent.get(subscriber.channel_name) == text:
+                flagged = dumps(own_flagged.get(subscriber.user_id, []))
+                sent = (self._versions[Role.COACH], flagged)
+                text = ""
+            if self.last_sent.get(subscriber.channel_name) == sent:
                 continue
-            self.last_sent[subscriber.channel_name] = text
+            self.last_sent[subscriber.channel_name] = sent
             try:
-                await subscriber.send_frame_text(text, "queue")
+                await subscriber.send_frame_text(
+                    text or parts.for_coaches + ',"flagged":' + sent[1] + "}", "queue"
+                )
             except Exception as error:
                 logger.info("queue frame not delivered (%s)", type(error).__name__)
 
