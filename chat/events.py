@@ -86,13 +86,17 @@ async def publish(events: list[Event]) -> None:
     if not events:
         return
     layer = get_channel_layer()
-    results = await asyncio.gather(
-        *(layer.group_send(event.group, event.message) for event in events),
-        return_exceptions=True,
-    )
+    send_many = getattr(layer, "group_send_many", None)  # chat/redis_layer.py's
+    if send_many is not None:
+        results = await send_many([(event.group, event.message) for event in events])
+    else:
+        results = await asyncio.gather(
+            *(layer.group_send(event.group, event.message) for event in events),
+            return_exceptions=True,
+        )
     answered = False
     for event, result in zip(events, results, strict=True):
-        if isinstance(result, BaseException):
+        if result is not None:
             logger.warning(
                 "fan-out to %s failed (%s); clients resync by seq",
                 event.group,

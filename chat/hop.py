@@ -15,13 +15,13 @@ never delays a member's message.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
@@ -77,19 +77,20 @@ def _released(fn: Callable[..., Any], kwargs: dict[str, Any]) -> HopResult:
 release_middleware_connection = database_sync_to_async(close_old_connections)
 
 
-_frame_hop = SyncToAsync(_run_and_release, thread_sensitive=False, executor=FRAME_EXECUTOR)
-
-
 async def frame_hop(fn: Callable[..., Any], /, **kwargs: Any) -> HopResult:
     """Run an action for a socket frame on one of the frame database threads."""
-    return await _frame_hop(fn, kwargs)
-
-
-_background_hop = SyncToAsync(
-    _run_and_release, thread_sensitive=False, executor=BACKGROUND_EXECUTOR
-)
+    return await _hop(FRAME_EXECUTOR, fn, kwargs)
 
 
 async def background_hop(fn: Callable[..., Any], /, **kwargs: Any) -> HopResult:
     """Run background work on its own database thread."""
-    return await _background_hop(fn, kwargs)
+    return await _hop(BACKGROUND_EXECUTOR, fn, kwargs)
+
+
+def _hop(executor: ThreadPoolExecutor, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    # The executor directly, not asgiref's SyncToAsync: a hop runs in a fresh context
+    # (above) and never calls back into the loop, so the context copies and restores,
+    # thread-locals and shielding it adds per call cost a few per cent of a message's CPU
+    # (docs/benchmarks.md). Cancelled while waiting, a hop that has started still
+    # runs to its end on its thread, as with asgiref; its result is dropped.
+    return asyncio.get_running_loop().run_in_executor(executor, _run_and_release, fn, kwargs)

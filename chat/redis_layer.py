@@ -40,11 +40,16 @@ class PipelinedShard(RedisSingleShardConnection):
         self._sender: asyncio.Task[None] | None = None
 
     async def publish(self, channel: str, message: bytes) -> None:
-        future = asyncio.get_running_loop().create_future()
+        await self.enqueue(channel, message)
+
+    def enqueue(self, channel: str, message: bytes) -> asyncio.Future[None]:
+        """Queue a publish for the next batch; the future settles when it went out."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._pending.append((channel, message, future))
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send_pending())
-        await future
+            self._sender = loop.create_task(self._send_pending())
+        return future
 
     async def _send_pending(self) -> None:
         while self._pending:
@@ -84,6 +89,36 @@ class PipelinedLoopLayer(RedisPubSubLoopLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._shards = [PipelinedShard(shard.host, self) for shard in self._shards]
+
+    async def group_send_many(
+        self, sends: list[tuple[str, dict[str, Any]]]
+    ) -> list[BaseException | None]:
+        """group_send to several groups at once: each one's error, or None if it went out.
+
+        The same publishes as one group_send each, without a task per publish to
+        gather: a message's three events cost the event loop three tasks and a
+        gathering future before (docs/benchmarks.md).
+        """
+        outcomes: list[asyncio.Future[None] | Exception] = []
+        for group, message in sends:
+            try:
+                channel = self._get_group_channel_name(group)
+                serialized = self.channel_layer.serialize(message)
+            except Exception as error:
+                outcomes.append(error)
+            else:
+                outcomes.append(self._get_shard(channel).enqueue(channel, serialized))
+        results: list[BaseException | None] = []
+        for outcome in outcomes:
+            try:
+                if isinstance(outcome, Exception):
+                    raise outcome
+                await outcome
+            except Exception as error:
+                results.append(error)
+            else:
+                results.append(None)
+        return results
 
 
 class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):

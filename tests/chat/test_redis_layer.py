@@ -114,3 +114,34 @@ async def test_a_cancelled_publisher_does_not_fail_the_others_in_its_batch(priva
         assert frames == list(range(10))
     finally:
         await layer.flush()
+
+
+async def test_one_messages_events_go_out_together_and_each_reports_its_own_outcome(
+    private_redis, monkeypatch
+):
+    layer = make_layer(private_redis)
+    round_trips = 0
+    send = Connection.send_packed_command
+
+    async def counted(connection: Connection, *args, **kwargs):
+        nonlocal round_trips
+        round_trips += 1
+        return await send(connection, *args, **kwargs)
+
+    try:
+        channels = {group: await layer.new_channel() for group in ("member", "coach", "watch")}
+        for group, channel in channels.items():
+            await layer.group_add(group, channel)
+        await layer.group_send("nobody", {"type": "chat.frame", "frame": "connect first"})
+        monkeypatch.setattr(Connection, "send_packed_command", counted)
+        sends = [(group, {"type": "chat.frame", "frame": group}) for group in channels]
+        assert await layer.group_send_many(sends) == [None, None, None]
+        assert round_trips == 1, "a message's three events in one pipeline"
+        for group, channel in channels.items():
+            assert (await drain(layer, channel, 1))[0]["frame"] == group
+
+        private_redis.stop()
+        results = await layer.group_send_many(sends)
+        assert len(results) == 3 and all(isinstance(r, Exception) for r in results), results
+    finally:
+        await layer.flush()
