@@ -108,9 +108,8 @@ def throughput_tables(scenarios: dict[str, Any]) -> str:
         "peak RSS MB",
         "loadgen CPU %",
         "machine busy %",
-        "× tutorial-core",
-        "× tutorial-pubsub",
-        "× relay",
+        # In the order the ratios are computed in, above.
+        *(f"× {name}" for name in BASELINES),
     ]
     open_header = [
         "target",
