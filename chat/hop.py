@@ -87,7 +87,9 @@ async def background_hop(fn: Callable[..., Any], /, **kwargs: Any) -> HopResult:
     return await _hop(BACKGROUND_EXECUTOR, fn, kwargs)
 
 
-def _hop(executor: ThreadPoolExecutor, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+def _hop(
+    executor: ThreadPoolExecutor, fn: Callable[..., Any], kwargs: dict[str, Any]
+) -> asyncio.Future[HopResult]:
     # The executor directly, not asgiref's SyncToAsync: a hop runs in a fresh context
     # (above) and never calls back into the loop, so the context copies and restores,
     # thread-locals and shielding it adds per call cost a few per cent of a message's CPU

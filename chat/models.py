@@ -186,9 +186,7 @@ class ReadStateQuerySet(models.QuerySet):
             conditions, params = [], []
             for thread in threads:
                 people = [thread.member_id] + ([thread.coach_id] if thread.coach_id else [])
-                conditions.append(
-                    f"(thread_id = %s AND user_id IN ({', '.join(['%s'] * len(people))}))"
-                )
+                conditions.append(f"(thread_id = %s AND user_id IN ({rows.placeholders(people)}))")
                 params += [thread.pk, *people]
             connection = connections[self.db]
             with connection.cursor() as cursor:

@@ -18,17 +18,23 @@ from django.db.models.expressions import Col
 
 Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
 
-_converters: dict[tuple[type[Model], str], list[tuple[int, Col, list[Converter]]]] = {}
+_converters: dict[tuple[type[Model], str], list[tuple[int, Col, list[Converter]]]] = {}  # by alias
 
 
-def columns(model: type[Model], alias: str | None = None) -> str:
+def columns(model: type[Model], alias: str = "") -> str:
     """The model's concrete columns, in field order, for a SELECT list."""
-    prefix = f"{alias}." if alias else ""
-    return ", ".join(prefix + field.column for field in model._meta.concrete_fields)
+    key = (model, alias)
+    if key not in _columns:
+        prefix = f"{alias}." if alias else ""
+        _columns[key] = ", ".join(prefix + field.column for field in model._meta.concrete_fields)
+    return _columns[key]
+
+
+_columns: dict[tuple[type[Model], str], str] = {}
 
 
 def placeholders(values: Sequence[Any]) -> str:
-    """ "%s, %s, …", one per value, for an IN list."""
+    """One placeholder per value, comma-separated, for an IN list."""
     return ", ".join(["%s"] * len(values))
 
 
@@ -58,8 +64,12 @@ _names: dict[type[Model], list[str]] = {}
 def _converters_of(
     model: type[Model], connection: BaseDatabaseWrapper
 ) -> list[tuple[int, Col, list[Converter]]]:
-    """Only the columns that need converting on this backend, with their converters."""
-    key = (model, connection.vendor)
+    """Only the columns that need converting on this backend, with their converters.
+
+    Kept per database, not per connection object (each thread has its own): a
+    converter reads the database's settings, the same for all its connections.
+    """
+    key = (model, connection.alias)
     if key not in _converters:
         found = []
         for index, field in enumerate(model._meta.concrete_fields):
