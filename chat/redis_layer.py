@@ -110,9 +110,10 @@ class PipelinedLoopLayer(RedisPubSubLoopLayer):
                 outcomes.append(self._get_shard(channel).enqueue(channel, serialized))
         results: list[BaseException | None] = []
         for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                results.append(outcome)
+                continue
             try:
-                if isinstance(outcome, Exception):
-                    raise outcome
                 await outcome
             except Exception as error:
                 results.append(error)

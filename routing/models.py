@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.utils import timezone
+
+from chat import rows
 
 
 class Priority(models.IntegerChoices):
@@ -83,6 +85,34 @@ class AssignmentReason(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
 
 
+class AssignmentQuerySet(models.QuerySet):
+    def record(
+        self,
+        *,
+        thread: models.Model,
+        from_coach_id: int | None,
+        to_coach_id: int | None,
+        reason: str,
+        actor_id: int | None,
+        note: str = "",
+    ) -> Assignment:
+        """Append one change of hands, in the writer's transaction.
+
+        Written without compiling save(): every assignment decision appends one
+        (chat/rows.py, docs/benchmarks.md).
+        """
+        assignment = Assignment(
+            thread=thread,
+            from_coach_id=from_coach_id,
+            to_coach_id=to_coach_id,
+            reason=reason,
+            actor_id=actor_id,
+            note=note,
+        )
+        rows.insert(assignment, connections[self.db])
+        return assignment
+
+
 class Assignment(models.Model):
     """Append-only history of who held a thread: from, to, why, when."""
 
@@ -99,6 +129,8 @@ class Assignment(models.Model):
     )
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AssignmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

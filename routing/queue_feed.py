@@ -169,18 +169,18 @@ class QueueFeed:
                     continue  # closed meanwhile
             if subscriber.role == Role.SUPERVISOR:
                 sent: tuple[int, str] = (self._versions[Role.SUPERVISOR], "")
-                text = supervisor_text
             else:
-                flagged = dumps(own_flagged.get(subscriber.user_id, []))
-                sent = (self._versions[Role.COACH], flagged)
-                text = ""
+                own = dumps(own_flagged.get(subscriber.user_id, []))
+                sent = (self._versions[Role.COACH], own)
             if self.last_sent.get(subscriber.channel_name) == sent:
                 continue
             self.last_sent[subscriber.channel_name] = sent
+            if subscriber.role == Role.SUPERVISOR:
+                text = supervisor_text
+            else:
+                text = parts.for_coaches + ',"flagged":' + own + "}"
             try:
-                await subscriber.send_frame_text(
-                    text or parts.for_coaches + ',"flagged":' + sent[1] + "}", "queue"
-                )
+                await subscriber.send_frame_text(text, "queue")
             except Exception as error:
                 logger.info("queue frame not delivered (%s)", type(error).__name__)
 

@@ -22,7 +22,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.roles import Actor
-from chat import rows
 from chat.access import thread_for_claim
 from chat.actions.notify import people_load, system_message_post, thread_changed, thread_save
 from chat.errors import conflict
@@ -136,16 +135,13 @@ def thread_assign(
         thread.handoff_note = note
     if not coach_stamped:
         CoachProfile.objects.filter(user_id=coach_id).update(last_assigned_at=now)
-    rows.insert(
-        Assignment(
-            thread=thread,
-            from_coach_id=old_coach_id,
-            to_coach_id=coach_id,
-            reason=reason,
-            actor_id=actor_id,
-            note=note,
-        ),
-        connection,
+    Assignment.objects.record(
+        thread=thread,
+        from_coach_id=old_coach_id,
+        to_coach_id=coach_id,
+        reason=reason,
+        actor_id=actor_id,
+        note=note,
     )
     name = coach.coach_profile.display_name
     if old_coach_id is None:

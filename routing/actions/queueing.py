@@ -73,10 +73,10 @@ def thread_requeue(
     thread.unanswered = False
     if note:
         thread.handoff_note = note
-    Assignment.objects.create(
+    Assignment.objects.record(
         thread=thread,
         from_coach_id=coach_id,
-        to_coach=None,
+        to_coach_id=None,
         reason=reason,
         actor_id=actor_id,
         note=note,

@@ -30,7 +30,7 @@ def thread_resolve(*, actor: Actor, thread_id: int) -> dict[str, Any]:
             thread.handle_seconds += int((now - thread.assigned_at).total_seconds())
         if was_queued and thread.queued_since is not None:
             thread.wait_seconds += int((now - thread.queued_since).total_seconds())
-        Assignment.objects.create(
+        Assignment.objects.record(
             thread=thread,
             from_coach_id=thread.coach_id,
             to_coach_id=thread.coach_id,
