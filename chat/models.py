@@ -66,6 +66,11 @@ class Thread(models.Model):
     previous_coach = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The coach who sent the thread back to the queue: automatic assignment does not
+    # hand it straight back to her (she may still claim it). Cleared when anyone takes it.
+    passed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=8, choices=ThreadStatus.choices, default=ThreadStatus.NEW)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     # Rises with every change a client should see; clients keep the highest.

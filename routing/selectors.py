@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,6 +25,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from chat import rows
 from chat.models import Message, Thread, ThreadStatus, ThreadTag
 from coaches.models import CoachProfile, CoachStatus
 from routing.models import CoachSocket, Priority
@@ -39,10 +41,14 @@ def queued_threads() -> QuerySet[Thread]:
     return Thread.objects.filter(status=ThreadStatus.QUEUED).order_by(*QUEUE_ORDER)
 
 
-def queue_head(*, lock: str = "") -> Thread | None:
-    """The thread served next (the first of queued_threads), as one plain statement."""
+def queue_head(*, lock: str = "", passed_over: Sequence[int] = ()) -> Thread | None:
+    """The thread served next (the first of queued_threads but those `passed_over`),
+    as one plain statement."""
+    condition, params = "status = %s", [ThreadStatus.QUEUED, *passed_over]
+    if passed_over:
+        condition += f" AND id NOT IN ({rows.placeholders(passed_over)})"
     return Thread.objects.first_where(
-        f"status = %s ORDER BY {', '.join(QUEUE_ORDER)}", [ThreadStatus.QUEUED], lock=lock
+        f"{condition} ORDER BY {', '.join(QUEUE_ORDER)}", params, lock=lock
     )
 
 
@@ -111,9 +117,10 @@ RANKED_CANDIDATES = 5
 
 def ranked_coaches(thread: Thread, *, limit: int = RANKED_CANDIDATES) -> list[int]:
     """User ids of the coaches who may take `thread` now (online, connected, under
-    capacity), best first as DESIGN.md's routing policy ranks them: her previous
-    coach, then most specialties among the thread's tags, lowest load, longest since
-    last assigned (never assigned first), and the profile id to break ties.
+    capacity, and not the coach who passed it back to the queue), best first as
+    DESIGN.md's routing policy ranks them: her previous coach, then most specialties
+    among the thread's tags, lowest load, longest since last assigned (never assigned
+    first), and the profile id to break ties.
 
     One statement, ranked by the database: reading every available coach's row and
     every coach's specialties to sort them here cost more than the query itself
@@ -136,7 +143,7 @@ def ranked_coaches(thread: Thread, *, limit: int = RANKED_CANDIDATES) -> list[in
             FROM {specialties} s JOIN {thread_tags} t ON t.tag_id = s.tag_id
             WHERE t.thread_id = %s GROUP BY s.coachprofile_id
         ) m ON m.coachprofile_id = p.id
-        WHERE p.status = %s AND COALESCE(l.load, 0) < p.capacity
+        WHERE p.status = %s AND COALESCE(l.load, 0) < p.capacity AND p.user_id <> %s
           AND EXISTS (SELECT 1 FROM {sockets} s WHERE s.coach_id = p.user_id)
         ORDER BY CASE WHEN p.user_id = %s THEN 0 ELSE 1 END,
                  COALESCE(m.matches, 0) DESC, COALESCE(l.load, 0),
@@ -149,6 +156,7 @@ def ranked_coaches(thread: Thread, *, limit: int = RANKED_CANDIDATES) -> list[in
         ThreadStatus.ACTIVE,
         thread.pk,
         CoachStatus.ONLINE,
+        thread.passed_by_id or 0,  # user ids start at 1
         thread.previous_coach_id,
         limit,
     ]

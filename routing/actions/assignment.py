@@ -15,6 +15,7 @@ capacity nor hand one thread to two coaches.
 from __future__ import annotations
 
 import datetime
+import enum
 from typing import Any
 
 from django.conf import settings
@@ -35,19 +36,40 @@ from routing.models import Assignment, AssignmentReason, CoachSocket, Priority
 MAX_DECISIONS_PER_RUN = 200
 
 
+# How many threads passed back to the queue an assignment run looks past when none of
+# the coaches free now may take them (bounds the run when one coach passes many).
+MAX_PASSED_OVER = 20
+
+
 def assign_waiting(*, max_decisions: int = MAX_DECISIONS_PER_RUN) -> int:
     """Match queued threads to available coaches until one side runs out; returns how many."""
     made = 0
-    while made < max_decisions and _assign_head():
-        made += 1
+    passed_over: list[int] = []
+    while made < max_decisions and len(passed_over) <= MAX_PASSED_OVER:
+        head = _assign_head(passed_over)
+        if head is _Head.ASSIGNED:
+            made += 1
+        elif head is _Head.NO_COACH:
+            break
     return made
 
 
+class _Head(enum.Enum):
+    ASSIGNED = "assigned"
+    NO_COACH = "no coach may take it (or the queue is empty)"
+    PASSED_OVER = "only the coach who passed it back could: the threads behind it go next"
+
+
 @transaction.atomic
-def _assign_head() -> bool:
-    thread = selectors.queue_head(lock="FOR UPDATE SKIP LOCKED")
+def _assign_head(passed_over: list[int]) -> _Head:
+    """Give the head of the queue (but those `passed_over`) to the best available coach.
+
+    A head that only the coach who passed it back to the queue could have taken is
+    added to `passed_over`, so that it does not hold up the threads behind it.
+    """
+    thread = selectors.queue_head(lock="FOR UPDATE SKIP LOCKED", passed_over=passed_over)
     if thread is None:
-        return False
+        return _Head.NO_COACH
     now = timezone.now()
     for coach_id in selectors.ranked_coaches(thread):
         if _take_if_available(coach_id, now):
@@ -59,8 +81,11 @@ def _assign_head() -> bool:
                 now=now,
                 coach_stamped=True,
             )
-            return True
-    return False
+            return _Head.ASSIGNED
+    if thread.passed_by_id is None:
+        return _Head.NO_COACH
+    passed_over.append(thread.pk)
+    return _Head.PASSED_OVER
 
 
 def _take_if_available(coach_id: int, now: datetime.datetime) -> bool:
@@ -130,6 +155,7 @@ def thread_assign(
     coach = thread.coach
     thread.assigned_at = now
     thread.queued_since = None
+    thread.passed_by = None
     thread.unanswered = False
     if note:
         thread.handoff_note = note
@@ -157,6 +183,7 @@ def thread_assign(
         "coach",
         "assigned_at",
         "queued_since",
+        "passed_by",
         "wait_seconds",
         "handle_seconds",
         "unanswered",

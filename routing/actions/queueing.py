@@ -30,6 +30,7 @@ def thread_enqueue(thread: Thread, *, reopened: bool = False) -> None:
         thread.resolved_at = None
         thread.previous_coach_id = thread.coach_id or thread.previous_coach_id
         thread.coach = None
+        thread.passed_by = None
         text = REOPENED_TEXT
         event = SystemEvent.REOPENED
     else:
@@ -45,6 +46,7 @@ def thread_enqueue(thread: Thread, *, reopened: bool = False) -> None:
         "queued_since",
         "resolved_at",
         "previous_coach",
+        "passed_by",
         "coach",
         "awaiting_reply_since",
         "priority",
@@ -66,6 +68,8 @@ def thread_requeue(
         thread.handle_seconds += int((now - thread.assigned_at).total_seconds())
     thread.status = ThreadStatus.QUEUED
     thread.previous_coach_id = coach_id
+    # Continuity would give a thread its coach passed on straight back to her.
+    thread.passed_by_id = coach_id if reason == AssignmentReason.TO_QUEUE else None
     thread.coach = None
     thread.assigned_at = None
     thread.queued_since = now
@@ -86,6 +90,7 @@ def thread_requeue(
         thread,
         "status",
         "previous_coach",
+        "passed_by",
         "coach",
         "assigned_at",
         "queued_since",

@@ -236,7 +236,7 @@ async def test_transfer_back_to_the_queue_keeps_the_note_for_the_next_coach():
     member = await amake_member()
     phone, thread_id = await first_message(member, "hello")
     await phone.expect_thread(status="active")
-    await k.request(
+    passed = await k.request(
         {
             "type": "thread.transfer",
             "thread": thread_id,
@@ -245,12 +245,54 @@ async def test_transfer_back_to_the_queue_keeps_the_note_for_the_next_coach():
         },
         "thread",
     )
-    await k.request({"type": "presence.set", "status": "offline"}, "presence")
+    # Kelly is still online with room, and she was this thread's coach: continuity
+    # must not hand it straight back to the coach who passed it on.
+    assert passed["thread"]["status"] == "queued"
+    assert (await thread_state(thread_id))["status"] == "queued"
     sam = await amake_coach("Sam")
     s = await online(sam)
     got = await s.expect_thread(id=thread_id, status="active")
     assert got["handoff_note"] == "needs a prolapse specialist"
+    assert got["coach"]["id"] == sam.pk
     for socket in (phone, k, s):
+        await socket.close()
+
+
+async def test_a_thread_passed_back_does_not_hold_up_the_queue_behind_it():
+    kelly = await amake_coach("Kelly", capacity=1)
+    k = await online(kelly)
+    first = await amake_member()
+    phone1, passed_id = await first_message(first, "hello")
+    await phone1.expect_thread(status="active")
+    second = await amake_member()
+    phone2, waiting_id = await first_message(second, "hi, anyone there?")
+    await phone2.expect_thread(status="queued")
+    # The passed thread keeps its place at the head of the queue, but Kelly, free
+    # again, takes the one behind it.
+    await k.request({"type": "thread.transfer", "thread": passed_id, "to_queue": True}, "thread")
+    await phone2.expect_thread(status="active")
+    assert (await thread_state(waiting_id))["coach_id"] == kelly.pk
+    assert (await thread_state(passed_id))["status"] == "queued"
+    for socket in (phone1, phone2, k):
+        await socket.close()
+
+
+async def test_the_coach_who_passed_a_thread_back_may_still_claim_it():
+    kelly = await amake_coach("Kelly")
+    k = await online(kelly)
+    member = await amake_member()
+    phone, thread_id = await first_message(member, "hello")
+    await phone.expect_thread(status="active")
+    await k.request({"type": "thread.transfer", "thread": thread_id, "to_queue": True}, "thread")
+    claimed = await k.request({"type": "queue.claim", "thread": thread_id}, "thread")
+    assert claimed["thread"]["coach"]["id"] == kelly.pk
+    assert (await thread_state(thread_id))["status"] == "active"
+    # Taken again, it is hers like any other: continuity applies to it as before.
+    passed_by = await database_sync_to_async(
+        lambda: Thread.objects.values_list("passed_by", flat=True).get(pk=thread_id)
+    )()
+    assert passed_by is None
+    for socket in (phone, k):
         await socket.close()
 
 
