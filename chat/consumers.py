@@ -18,6 +18,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.db import Error as DatabaseError
@@ -153,6 +154,16 @@ def _flooding(user_id: int) -> bool:
     return until is not None
 
 
+def _past_session_wrapper(send: Callable) -> Callable:
+    """The send under channels' session wrapper, for a socket's frames.
+
+    The wrapper saves the session before HTTP responses only, yet reads the session's
+    state on every frame sent: a few per cent of a message's CPU (docs/benchmarks.md).
+    """
+    wrapper = getattr(send, "__self__", None)
+    return wrapper.real_send if isinstance(wrapper, InstanceSessionWrapper) else send
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     actor: Actor | None = None
     # When the session was last found valid (connect counts: the auth middleware
@@ -178,6 +189,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
+        self.frame_send = _past_session_wrapper(send)
         self.transport = Transport.under(send)
         try:
             self.channel_name = await self.channel_layer.new_channel()
@@ -470,7 +482,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         try:
-            await self.send(text_data=text)
+            await self.frame_send({"type": "websocket.send", "text": text})
         except Exception as error:
             # The client went away before daphne told us (autobahn's "send on a closed
             # protocol"): nothing to send to, and no reason to end the consumer before

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +30,7 @@ from django.db import close_old_connections
 
 from chat.events import Event, collecting
 
-BACKGROUND_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-background")
-FRAME_EXECUTOR = ThreadPoolExecutor(
-    max_workers=settings.CHAT_DB_THREADS, thread_name_prefix="chat-frames"
-)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -77,22 +76,79 @@ def _released(fn: Callable[..., Any], kwargs: dict[str, Any]) -> HopResult:
 release_middleware_connection = database_sync_to_async(close_old_connections)
 
 
+class DatabaseThreads:
+    """A fixed number of threads taking hops from one queue, each settling its hop's
+    future on the loop that asked for it.
+
+    Not concurrent.futures' pool behind run_in_executor: its submit and completion (a
+    concurrent Future with its own lock and condition, chained both ways to an
+    asyncio future) were a twentieth of a message's CPU, for nothing a hop uses
+    (docs/benchmarks.md). Cancelled while waiting, a hop that has started still runs
+    to its end on its thread; its result is dropped.
+
+    The threads are daemons: at exit a hop cut short leaves its transaction
+    uncommitted, which the database rolls back, and the client, never acked,
+    resends with the same client_id.
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size = size
+        self.name = name
+        self._jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._started = False
+        self._start_lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> asyncio.Future[HopResult]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[HopResult] = loop.create_future()
+        self._jobs.put((loop, future, fn, kwargs))
+        if not self._started:
+            self._start()
+        return future
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._started:
+                return
+            for number in range(self.size):
+                threading.Thread(
+                    target=self._work, name=f"{self.name}_{number}", daemon=True
+                ).start()
+            self._started = True
+
+    def _work(self) -> None:
+        while True:
+            loop, future, fn, kwargs = self._jobs.get()
+            result: HopResult | BaseException
+            try:
+                result = _run_and_release(fn, kwargs)
+            except BaseException as error:  # whatever it is, the awaiting task gets it
+                result = error
+            try:
+                loop.call_soon_threadsafe(_settle, future, result)
+            except RuntimeError:
+                # The loop has closed (a test's, or the process is ending): nobody waits.
+                logger.debug("hop finished after its event loop closed")
+
+
+def _settle(future: asyncio.Future[HopResult], result: HopResult | BaseException) -> None:
+    if future.cancelled():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+FRAME_THREADS = DatabaseThreads(settings.CHAT_DB_THREADS, "chat-frames")
+BACKGROUND_THREAD = DatabaseThreads(1, "chat-background")
+
+
 async def frame_hop(fn: Callable[..., Any], /, **kwargs: Any) -> HopResult:
     """Run an action for a socket frame on one of the frame database threads."""
-    return await _hop(FRAME_EXECUTOR, fn, kwargs)
+    return await FRAME_THREADS.submit(fn, kwargs)
 
 
 async def background_hop(fn: Callable[..., Any], /, **kwargs: Any) -> HopResult:
     """Run background work on its own database thread."""
-    return await _hop(BACKGROUND_EXECUTOR, fn, kwargs)
-
-
-def _hop(
-    executor: ThreadPoolExecutor, fn: Callable[..., Any], kwargs: dict[str, Any]
-) -> asyncio.Future[HopResult]:
-    # The executor directly, not asgiref's SyncToAsync: a hop runs in a fresh context
-    # (above) and never calls back into the loop, so the context copies and restores,
-    # thread-locals and shielding it adds per call cost a few per cent of a message's CPU
-    # (docs/benchmarks.md). Cancelled while waiting, a hop that has started still
-    # runs to its end on its thread, as with asgiref; its result is dropped.
-    return asyncio.get_running_loop().run_in_executor(executor, _run_and_release, fn, kwargs)
+    return await BACKGROUND_THREAD.submit(fn, kwargs)
