@@ -230,12 +230,18 @@ async def test_a_supervisor_may_place_a_thread_over_capacity():
     await s.close()
 
 
-async def test_transfer_back_to_the_queue_keeps_the_note_for_the_next_coach():
-    kelly = await amake_coach("Kelly")
+async def kelly_with_a_thread(**coach):
+    """Kelly online, and a member's thread just assigned to her: (kelly, her console,
+    the member's phone, the thread id)."""
+    kelly = await amake_coach("Kelly", **coach)
     k = await online(kelly)
-    member = await amake_member()
-    phone, thread_id = await first_message(member, "hello")
+    phone, thread_id = await first_message(await amake_member(), "hello")
     await phone.expect_thread(status="active")
+    return kelly, k, phone, thread_id
+
+
+async def test_transfer_back_to_the_queue_keeps_the_note_for_the_next_coach():
+    _, k, phone, thread_id = await kelly_with_a_thread()
     passed = await k.request(
         {
             "type": "thread.transfer",
@@ -259,11 +265,7 @@ async def test_transfer_back_to_the_queue_keeps_the_note_for_the_next_coach():
 
 
 async def test_a_thread_passed_back_does_not_hold_up_the_queue_behind_it():
-    kelly = await amake_coach("Kelly", capacity=1)
-    k = await online(kelly)
-    first = await amake_member()
-    phone1, passed_id = await first_message(first, "hello")
-    await phone1.expect_thread(status="active")
+    kelly, k, phone1, passed_id = await kelly_with_a_thread(capacity=1)
     second = await amake_member()
     phone2, waiting_id = await first_message(second, "hi, anyone there?")
     await phone2.expect_thread(status="queued")
@@ -278,11 +280,7 @@ async def test_a_thread_passed_back_does_not_hold_up_the_queue_behind_it():
 
 
 async def test_the_coach_who_passed_a_thread_back_may_still_claim_it():
-    kelly = await amake_coach("Kelly")
-    k = await online(kelly)
-    member = await amake_member()
-    phone, thread_id = await first_message(member, "hello")
-    await phone.expect_thread(status="active")
+    kelly, k, phone, thread_id = await kelly_with_a_thread()
     await k.request({"type": "thread.transfer", "thread": thread_id, "to_queue": True}, "thread")
     claimed = await k.request({"type": "queue.claim", "thread": thread_id}, "thread")
     assert claimed["thread"]["coach"]["id"] == kelly.pk
