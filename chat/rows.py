@@ -19,6 +19,7 @@ from django.db.models.expressions import Col
 Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
 
 _converters: dict[tuple[type[Model], str], list[tuple[int, Col, list[Converter]]]] = {}  # by alias
+_columns: dict[tuple[type[Model], str], str] = {}  # by table alias
 
 
 def columns(model: type[Model], alias: str = "") -> str:
@@ -28,9 +29,6 @@ def columns(model: type[Model], alias: str = "") -> str:
         prefix = f"{alias}." if alias else ""
         _columns[key] = ", ".join(prefix + field.column for field in model._meta.concrete_fields)
     return _columns[key]
-
-
-_columns: dict[tuple[type[Model], str], str] = {}
 
 
 def placeholders(values: Sequence[Any]) -> str:

@@ -34,30 +34,30 @@ from routing.actions.triage import red_flag_alert, red_flag_reason
 from routing.models import Assignment, AssignmentReason, CoachSocket, Priority
 
 MAX_DECISIONS_PER_RUN = 200
-
-
 # How many threads passed back to the queue an assignment run looks past when none of
 # the coaches free now may take them (bounds the run when one coach passes many).
 MAX_PASSED_OVER = 20
+
+
+class _Head(enum.Enum):
+    """What became of the head of the queue in one assignment decision."""
+
+    ASSIGNED = "assigned"
+    NO_COACH = "no coach may take it (or the queue is empty)"
+    PASSED_OVER = "only the coach who passed it back could: the threads behind it go next"
 
 
 def assign_waiting(*, max_decisions: int = MAX_DECISIONS_PER_RUN) -> int:
     """Match queued threads to available coaches until one side runs out; returns how many."""
     made = 0
     passed_over: list[int] = []
-    while made < max_decisions and len(passed_over) <= MAX_PASSED_OVER:
+    while made < max_decisions and len(passed_over) < MAX_PASSED_OVER:
         head = _assign_head(passed_over)
         if head is _Head.ASSIGNED:
             made += 1
         elif head is _Head.NO_COACH:
             break
     return made
-
-
-class _Head(enum.Enum):
-    ASSIGNED = "assigned"
-    NO_COACH = "no coach may take it (or the queue is empty)"
-    PASSED_OVER = "only the coach who passed it back could: the threads behind it go next"
 
 
 @transaction.atomic
