@@ -81,98 +81,113 @@ def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[
         body=render_body(text),
         created_at=now,
     )
-    if not _insert_once(message):
+    was_unanswered = thread.unanswered
+    if actor.role == Role.MEMBER:
+        # Her message starts the wait clock, unless it runs already.
+        thread.awaiting_reply_since = thread.awaiting_reply_since or now
+    else:
+        # A coach's reply stops it; her first stamps the first response.
+        thread.awaiting_reply_since = None
+        thread.first_response_at = thread.first_response_at or now
+    if not _write(message, thread, actor):
         # A retry: the first send with this client_id is the answer, and the
         # transaction has changed nothing.
         return _existing(actor, thread_id, client_id), False
     thread.last_seq = message.seq
-    _sql(
-        f"INSERT INTO {ReadState._meta.db_table} (thread_id, user_id, read_seq) "  # noqa: S608
-        "VALUES (%s, %s, %s) "
-        "ON CONFLICT (thread_id, user_id) DO UPDATE SET read_seq = EXCLUDED.read_seq",
-        [thread.pk, actor.id, message.seq],
-    )
     send_on_commit(message_events(thread, message_object(message, actor.person())))
 
+    # _write saved what every message moves; a change a thread object shows is saved
+    # again with a new version, and announced.
     enqueued = False
     if actor.role == Role.MEMBER:
         triaged = triage.triage_message(thread, text=text)
-        if thread.awaiting_reply_since is None:
-            thread.awaiting_reply_since = now
         if thread.status in (ThreadStatus.NEW, ThreadStatus.RESOLVED):
             queueing.thread_enqueue(thread, reopened=thread.status == ThreadStatus.RESOLVED)
             enqueued = True
         elif triaged.changed:
             thread_save(thread, "awaiting_reply_since", "priority")
             thread_changed(thread, queue_changed=thread.status == ThreadStatus.QUEUED)
-        else:
-            _progress(thread)
         if triaged.red_flag_reason:
             triage.red_flag_alert(thread, reason=triaged.red_flag_reason)
-    else:
-        _coach_replied(thread, now)
+    elif was_unanswered:
+        thread.unanswered = False
+        thread_save(thread, "awaiting_reply_since", "unanswered", "first_response_at")
+        thread_changed(thread, queue_changed=True)
     return _result(message, duplicate=False), enqueued
 
 
-def _coach_replied(thread: Thread, now: Any) -> None:
-    """A coach's reply stops the member's wait clock and clears the unanswered flag."""
-    was_flagged = thread.unanswered
-    thread.awaiting_reply_since = None
-    thread.unanswered = False
-    if thread.first_response_at is None:
-        thread.first_response_at = now
-    if was_flagged:
-        thread_save(thread, "awaiting_reply_since", "unanswered", "first_response_at")
-        thread_changed(thread, queue_changed=True)
-    else:
-        _progress(thread)
+# What every message writes. The read state and the thread move only if the message
+# went in: an INSERT … ON CONFLICT DO NOTHING that returns no row is a retry.
+_INSERT = (
+    f"INSERT INTO {Message._meta.db_table} "  # noqa: S608 (table names from the models)
+    "(thread_id, seq, sender_id, client_id, text, body, kind, event, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (thread_id, sender_id, client_id) WHERE client_id IS NOT NULL "
+    "DO NOTHING RETURNING id"
+)
+_READ_STATE = (
+    f"INSERT INTO {ReadState._meta.db_table} (thread_id, user_id, read_seq) "  # noqa: S608
+    "VALUES (%s, %s, %s) "
+    "ON CONFLICT (thread_id, user_id) DO UPDATE SET read_seq = EXCLUDED.read_seq"
+)
+_PROGRESS = (
+    f"UPDATE {Thread._meta.db_table} "  # noqa: S608
+    "SET last_seq = %s, awaiting_reply_since = %s, first_response_at = %s WHERE id = %s"
+)
+# On PostgreSQL the three are one statement, one round trip instead of three: each
+# round trip cost more CPU, at both ends, than the work it carried (docs/benchmarks.md).
+# Writes in WITH all run, to completion, whether the final SELECT reads them or not.
+_WRITE_AT_ONCE = (
+    f"WITH m AS ({_INSERT}), "  # noqa: S608
+    f"r AS (INSERT INTO {ReadState._meta.db_table} (thread_id, user_id, read_seq) "
+    "SELECT %s, %s, %s FROM m "
+    "ON CONFLICT (thread_id, user_id) DO UPDATE SET read_seq = EXCLUDED.read_seq), "
+    f"t AS (UPDATE {Thread._meta.db_table} "
+    "SET last_seq = %s, awaiting_reply_since = %s, first_response_at = %s "
+    f"FROM m WHERE {Thread._meta.db_table}.id = %s) "
+    "SELECT id FROM m"
+)
 
 
-def _insert_once(message: Message) -> bool:
-    """Insert the message unless its sender already sent this client_id; True if inserted.
+def _write(message: Message, thread: Thread, actor: Actor) -> bool:
+    """Store the message unless its sender already sent this client_id, with the sender's
+    read state and the thread's last_seq and reply clock; True if it was stored.
 
-    One statement instead of a look-up and an insert: the unique constraint decides
-    (INSERT … ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike). The row lock
-    on the thread is held, so a concurrent retry waits and then finds this row.
+    The unique constraint on (thread, sender, client_id) decides a retry, not a look-up
+    first: the row lock on the thread is held, so a concurrent retry waits and then
+    finds this row. SQLite has no writes in WITH (and no network): three statements.
     """
-    row = _sql(
-        f"INSERT INTO {Message._meta.db_table} "  # noqa: S608 (table name from the model)
-        "(thread_id, seq, sender_id, client_id, text, body, kind, event, created_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (thread_id, sender_id, client_id) WHERE client_id IS NOT NULL "
-        "DO NOTHING RETURNING id",
-        [
-            message.thread_id,
-            message.seq,
-            message.sender_id,
-            message.client_id,
-            message.text,
-            message.body,
-            message.kind,
-            message.event,
-            connection.ops.adapt_datetimefield_value(message.created_at),
-        ],
-    )
+    adapt = connection.ops.adapt_datetimefield_value
+    inserted = [
+        message.thread_id,
+        message.seq,
+        message.sender_id,
+        message.client_id,
+        message.text,
+        message.body,
+        message.kind,
+        message.event,
+        adapt(message.created_at),
+    ]
+    read_state = [thread.pk, actor.id, message.seq]
+    progress = [
+        message.seq,
+        adapt(thread.awaiting_reply_since),
+        adapt(thread.first_response_at),
+        thread.pk,
+    ]
+    if connection.vendor == "postgresql":
+        row = _sql(_WRITE_AT_ONCE, [*inserted, *read_state, *progress])
+    else:
+        row = _sql(_INSERT, inserted)
+        if row is not None:
+            _sql(_READ_STATE, read_state)
+            _sql(_PROGRESS, progress)
     if row is None:
         return False
     message.pk = row[0]
     message._state.adding = False
     return True
-
-
-def _progress(thread: Thread) -> None:
-    """Save what every message moves and no thread object shows: the seq and reply clock."""
-    adapt = connection.ops.adapt_datetimefield_value
-    _sql(
-        f"UPDATE {Thread._meta.db_table} "  # noqa: S608 (table name from the model)
-        "SET last_seq = %s, awaiting_reply_since = %s, first_response_at = %s WHERE id = %s",
-        [
-            thread.last_seq,
-            adapt(thread.awaiting_reply_since),
-            adapt(thread.first_response_at),
-            thread.pk,
-        ],
-    )
 
 
 def _sql(statement: str, params: list[Any]) -> tuple | None:
