@@ -7,6 +7,8 @@ database as it is now, never against what a socket was told earlier.
 
 from __future__ import annotations
 
+from typing import Any
+
 from accounts.roles import Actor, Role
 from chat.errors import conflict, forbidden, not_found
 from chat.models import Thread, ThreadStatus
@@ -27,6 +29,16 @@ def thread_for_reader(actor: Actor, thread_id: int, *, lock: bool = False) -> Th
     frame. No joins either: the people a thread object names are loaded only when
     one is built.
     """
+    condition, params = visible_where(actor, thread_id)
+    thread = Thread.objects.first_where(condition, params, lock="FOR UPDATE" if lock else "")
+    if thread is None:
+        raise not_found()
+    return thread
+
+
+def visible_where(actor: Actor, thread_id: int) -> tuple[str, list[Any]]:
+    """SQL on a thread's own columns: "this thread, if the actor may read it" (not_found
+    for a role that reads none). For statements that read a thread inside a larger one."""
     if actor.role not in _VISIBLE_BY:
         raise not_found()
     column = _VISIBLE_BY[actor.role]
@@ -34,10 +46,7 @@ def thread_for_reader(actor: Actor, thread_id: int, *, lock: bool = False) -> Th
     if column is not None:
         condition += f" AND {column} = %s"
         params.append(actor.id)
-    thread = Thread.objects.first_where(condition, params, lock="FOR UPDATE" if lock else "")
-    if thread is None:
-        raise not_found()
-    return thread
+    return condition, params
 
 
 def require_participant(actor: Actor, thread: Thread) -> None:

@@ -265,16 +265,16 @@ async def test_a_database_failure_is_unavailable_and_the_retry_succeeds(monkeypa
     member, coach = await amake_member(), await amake_coach()
     thread = await amake_thread(member, coach=coach)
     socket = await connect(member)
-    real = messages._store
+    real = messages._sql  # every write of a message goes through it
 
-    def down(**kwargs):
+    def down(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(messages, "_store", down)
+    monkeypatch.setattr(messages, "_sql", down)
     frame = {"type": "message.send", "thread": thread.pk, "client_id": "retry-me", "body": "hi"}
     assert (await socket.error(dict(frame)))["code"] == "unavailable"
     assert not await database_sync_to_async(Message.objects.exists)()
-    monkeypatch.setattr(messages, "_store", real)
+    monkeypatch.setattr(messages, "_sql", real)
     ack = await socket.request(dict(frame), "message.ack")
     assert ack["seq"] == 1
     await socket.close()
