@@ -5,6 +5,10 @@ client_id (then answer with that message's ack and store nothing) → triage a m
 text → state changes (enqueue, reopen, reply clock) → commit → events. The seq comes from the
 locked row, so concurrent senders on any number of processes get 1, 2, 3 … in
 commit order with no gap: a failed transaction takes its seq with it.
+
+On PostgreSQL a message that changes nothing a thread object shows (most of them) is
+all of this in one statement, under the same lock (_store_at_once); the rest take the
+full path (_store).
 """
 
 from __future__ import annotations
@@ -68,19 +72,36 @@ def message_send(*, actor: Actor, thread_id: int, client_id: str, text: str) -> 
     return result
 
 
+# The statements every message makes are written as SQL: compiling them with the ORM
+# took more of each message's time than running them (docs/benchmarks.md). Table names
+# come from the models; values are always parameters.
+_MESSAGES = Message._meta.db_table
+_THREADS = Thread._meta.db_table
+_READ_STATES = ReadState._meta.db_table
+_MESSAGE_COLUMNS = "(thread_id, seq, sender_id, client_id, text, body, kind, event, created_at)"
+# A retry is decided by the unique constraint on (thread, sender, client_id), not by a
+# look-up first: the thread's row lock is held, so a concurrent retry waits and then
+# finds the first one's row, and the insert returns nothing.
+_UNLESS_A_RETRY = (
+    "ON CONFLICT (thread_id, sender_id, client_id) WHERE client_id IS NOT NULL "
+    "DO NOTHING RETURNING id, seq"
+)
+_READ_UP_TO_HERE = "ON CONFLICT (thread_id, user_id) DO UPDATE SET read_seq = EXCLUDED.read_seq"
+
 # Most messages go into a thread that is already queued or active, from its member in
 # words triage tags nothing in, or from its coach with no unanswered flag to clear:
 # nothing a thread object shows changes. On PostgreSQL such a message is one statement,
 # its own transaction: lock the thread, insert, move the sender's read state and the
-# thread's seq and reply clock. One round trip instead of four (docs/benchmarks.md).
-# A statement that finds no row (a retry, another state, not her thread) changed
-# nothing, and the message takes the full path, which answers every case.
+# thread's seq and reply clock. One round trip instead of six: each cost more CPU, at
+# both ends, than the work it carried (docs/benchmarks.md). Writes in WITH all run,
+# whether the final SELECT reads them or not. A statement that returns no row (a retry,
+# another state, not her thread) changed nothing, and the full path answers the message.
 _AT_ONCE_WHEN = {
     Role.MEMBER: ("status IN (%s, %s)", [ThreadStatus.QUEUED.value, ThreadStatus.ACTIVE.value]),
     Role.COACH: ("status = %s AND NOT unanswered", [ThreadStatus.ACTIVE.value]),
 }
 # The reply clock as _store sets it: a member's message starts it unless it runs, a
-# coach's reply stops it and the first one stamps the first response.
+# coach's reply stops it and her first stamps the first response.
 _AT_ONCE_CLOCK = {
     Role.MEMBER: "awaiting_reply_since = COALESCE(awaiting_reply_since, %s)",
     Role.COACH: "awaiting_reply_since = NULL, first_response_at = COALESCE(first_response_at, %s)",
@@ -95,7 +116,6 @@ def _store_at_once(*, actor: Actor, thread_id: int, client_id: str, text: str) -
         return None
     visible, visible_params = visible_where(actor, thread_id)
     when, when_params = _AT_ONCE_WHEN[actor.role]
-    threads = Thread._meta.db_table
     now = timezone.now()
     message = Message(
         thread_id=thread_id,
@@ -105,33 +125,24 @@ def _store_at_once(*, actor: Actor, thread_id: int, client_id: str, text: str) -
         body=render_body(text),
         created_at=now,
     )
+    created_at = connection.ops.adapt_datetimefield_value(now)
     row = _sql(
-        f"WITH th AS (SELECT id, last_seq + 1 AS seq, member_id, coach_id FROM {threads} "  # noqa: S608
+        f"WITH th AS (SELECT id, last_seq + 1 AS seq, member_id, coach_id FROM {_THREADS} "  # noqa: S608
         f"WHERE {visible} AND {when} FOR UPDATE), "
-        f"m AS (INSERT INTO {Message._meta.db_table} "
-        "(thread_id, seq, sender_id, client_id, text, body, kind, event, created_at) "
-        "SELECT id, seq, %s, %s, %s, %s, %s, %s, %s FROM th "
-        "ON CONFLICT (thread_id, sender_id, client_id) WHERE client_id IS NOT NULL "
-        "DO NOTHING RETURNING id, seq), "
-        f"r AS (INSERT INTO {ReadState._meta.db_table} (thread_id, user_id, read_seq) "
-        "SELECT %s, %s, seq FROM m "
-        "ON CONFLICT (thread_id, user_id) DO UPDATE SET read_seq = EXCLUDED.read_seq), "
-        f"t AS (UPDATE {threads} SET last_seq = m.seq, {_AT_ONCE_CLOCK[actor.role]} "
-        f"FROM m WHERE {threads}.id = %s) "
+        f"m AS (INSERT INTO {_MESSAGES} {_MESSAGE_COLUMNS} "
+        f"SELECT id, seq, %s, %s, %s, %s, %s, %s, %s FROM th {_UNLESS_A_RETRY}), "
+        f"r AS (INSERT INTO {_READ_STATES} (thread_id, user_id, read_seq) "
+        f"SELECT %s, %s, seq FROM m {_READ_UP_TO_HERE}), "
+        f"t AS (UPDATE {_THREADS} SET last_seq = m.seq, {_AT_ONCE_CLOCK[actor.role]} "
+        f"FROM m WHERE {_THREADS}.id = %s) "
         "SELECT m.id, m.seq, th.member_id, th.coach_id FROM m, th",
         [
             *visible_params,
             *when_params,
-            actor.id,
-            client_id,
-            message.text,
-            message.body,
-            message.kind,
-            message.event,
-            connection.ops.adapt_datetimefield_value(now),
-            thread_id,
-            actor.id,
-            connection.ops.adapt_datetimefield_value(now),
+            *(actor.id, client_id, message.text, message.body, message.kind, message.event),
+            created_at,
+            *(thread_id, actor.id),
+            created_at,
             thread_id,
         ],
     )
@@ -196,87 +207,49 @@ def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[
     return _result(message, duplicate=False), enqueued
 
 
-# What every message writes. The read state and the thread move only if the message
-# went in: an INSERT … ON CONFLICT DO NOTHING that returns no row is a retry.
-_INSERT = (
-    f"INSERT INTO {Message._meta.db_table} "  # noqa: S608 (table names from the models)
-    "(thread_id, seq, sender_id, client_id, text, body, kind, event, created_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (thread_id, sender_id, client_id) WHERE client_id IS NOT NULL "
-    "DO NOTHING RETURNING id"
-)
-_READ_STATE = (
-    f"INSERT INTO {ReadState._meta.db_table} (thread_id, user_id, read_seq) "  # noqa: S608
-    "VALUES (%s, %s, %s) "
-    "ON CONFLICT (thread_id, user_id) DO UPDATE SET read_seq = EXCLUDED.read_seq"
-)
-_PROGRESS = (
-    f"UPDATE {Thread._meta.db_table} "  # noqa: S608
-    "SET last_seq = %s, awaiting_reply_since = %s, first_response_at = %s WHERE id = %s"
-)
-# On PostgreSQL the three are one statement, one round trip instead of three: each
-# round trip cost more CPU, at both ends, than the work it carried (docs/benchmarks.md).
-# Writes in WITH all run, to completion, whether the final SELECT reads them or not.
-_WRITE_AT_ONCE = (
-    f"WITH m AS ({_INSERT}), "  # noqa: S608
-    f"r AS (INSERT INTO {ReadState._meta.db_table} (thread_id, user_id, read_seq) "
-    "SELECT %s, %s, %s FROM m "
-    "ON CONFLICT (thread_id, user_id) DO UPDATE SET read_seq = EXCLUDED.read_seq), "
-    f"t AS (UPDATE {Thread._meta.db_table} "
-    "SET last_seq = %s, awaiting_reply_since = %s, first_response_at = %s "
-    f"FROM m WHERE {Thread._meta.db_table}.id = %s) "
-    "SELECT id FROM m"
-)
-
-
 def _write(message: Message, thread: Thread, actor: Actor) -> bool:
     """Store the message unless its sender already sent this client_id, with the sender's
-    read state and the thread's last_seq and reply clock; True if it was stored.
-
-    The unique constraint on (thread, sender, client_id) decides a retry, not a look-up
-    first: the row lock on the thread is held, so a concurrent retry waits and then
-    finds this row. SQLite has no writes in WITH (and no network): three statements.
-    """
+    read state and the thread's last_seq and reply clock; True if it was stored."""
     adapt = connection.ops.adapt_datetimefield_value
-    inserted = [
-        message.thread_id,
-        message.seq,
-        message.sender_id,
-        message.client_id,
-        message.text,
-        message.body,
-        message.kind,
-        message.event,
-        adapt(message.created_at),
-    ]
-    read_state = [thread.pk, actor.id, message.seq]
-    progress = [
-        message.seq,
-        adapt(thread.awaiting_reply_since),
-        adapt(thread.first_response_at),
-        thread.pk,
-    ]
-    if connection.vendor == "postgresql":
-        row = _sql(_WRITE_AT_ONCE, [*inserted, *read_state, *progress])
-    else:
-        row = _sql(_INSERT, inserted)
-        if row is not None:
-            _sql(_READ_STATE, read_state)
-            _sql(_PROGRESS, progress)
+    row = _sql(
+        f"INSERT INTO {_MESSAGES} {_MESSAGE_COLUMNS} "  # noqa: S608
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) {_UNLESS_A_RETRY}",
+        [
+            message.thread_id,
+            message.seq,
+            message.sender_id,
+            message.client_id,
+            message.text,
+            message.body,
+            message.kind,
+            message.event,
+            adapt(message.created_at),
+        ],
+    )
     if row is None:
         return False
     message.pk = row[0]
     message._state.adding = False
+    _sql(
+        f"INSERT INTO {_READ_STATES} (thread_id, user_id, read_seq) "  # noqa: S608
+        f"VALUES (%s, %s, %s) {_READ_UP_TO_HERE}",
+        [thread.pk, actor.id, message.seq],
+    )
+    _sql(
+        f"UPDATE {_THREADS} "  # noqa: S608
+        "SET last_seq = %s, awaiting_reply_since = %s, first_response_at = %s WHERE id = %s",
+        [
+            message.seq,
+            adapt(thread.awaiting_reply_since),
+            adapt(thread.first_response_at),
+            thread.pk,
+        ],
+    )
     return True
 
 
 def _sql(statement: str, params: list[Any]) -> tuple | None:
-    """Run one statement of the hot path; its first row, if any.
-
-    The statements a message always makes are written as SQL: compiling them with
-    the ORM took more of each message's time than running them (docs/benchmarks.md).
-    Table names come from the models; values are always parameters.
-    """
+    """Run one statement of the hot path; its first row, if any."""
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchone() if cursor.description else None
