@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from accounts.roles import Actor, Role
 from chat.access import require_participant, thread_for_reader, visible_where
-from chat.actions.notify import message_events, thread_changed, thread_save
+from chat.actions.notify import (
+    message_events,
+    message_recipients,
+    thread_changed,
+    thread_recipients,
+    thread_save,
+)
 from chat.errors import conflict
 from chat.events import send_on_commit
 from chat.frames import iso, message_object
@@ -150,7 +156,7 @@ def _store_at_once(*, actor: Actor, thread_id: int, client_id: str, text: str) -
         return None
     message.pk, message.seq, member_id, coach_id = row
     message._state.adding = False
-    recipients = Thread(pk=thread_id, member_id=member_id, coach_id=coach_id)
+    recipients = thread_recipients(thread_id, member_id, coach_id)
     send_on_commit(message_events(recipients, message_object(message, actor.person())))
     return _result(message, duplicate=False)
 
@@ -185,7 +191,8 @@ def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[
         # transaction has changed nothing.
         return _existing(actor, thread_id, client_id), False
     thread.last_seq = message.seq
-    send_on_commit(message_events(thread, message_object(message, actor.person())))
+    recipients = message_recipients(thread)
+    send_on_commit(message_events(recipients, message_object(message, actor.person())))
 
     # _write saved what every message moves; a change a thread object shows is saved
     # again with a new version, and announced.

@@ -36,16 +36,21 @@ def thread_save(thread: Thread, *fields: str) -> None:
 
 
 def message_recipients(thread: Thread) -> list[str]:
-    groups = [user_group(thread.member_id), watch_group(thread.pk)]
-    if thread.coach_id is not None:
-        groups.append(user_group(thread.coach_id))
+    return thread_recipients(thread.pk, thread.member_id, thread.coach_id)
+
+
+def thread_recipients(thread_id: int, member_id: int, coach_id: int | None) -> list[str]:
+    """The groups of a thread's member, its coach if it has one, and its watchers."""
+    groups = [user_group(member_id), watch_group(thread_id)]
+    if coach_id is not None:
+        groups.append(user_group(coach_id))
     return groups
 
 
-def message_events(thread: Thread, message: dict[str, Any]) -> list[Event]:
-    """message.new to every socket of the thread's people and watchers, serialized once."""
-    frame = dumps({"type": "message.new", "thread": thread.pk, "message": message})
-    return [frame_event(group, frame, "message.new") for group in message_recipients(thread)]
+def message_events(recipients: list[str], message: dict[str, Any]) -> list[Event]:
+    """message.new to every socket of these groups, serialized once."""
+    frame = dumps({"type": "message.new", "thread": message["thread"], "message": message})
+    return [frame_event(group, frame, "message.new") for group in recipients]
 
 
 def system_message_post(thread: Thread, *, text: str, event: SystemEvent) -> Message:
@@ -65,7 +70,9 @@ def system_message_post(thread: Thread, *, text: str, event: SystemEvent) -> Mes
         event=event,
     )
     rows.insert(message, connection)
-    send_on_commit(message_events(thread, message_object(message, SYSTEM_SENDER)))
+    send_on_commit(
+        message_events(message_recipients(thread), message_object(message, SYSTEM_SENDER))
+    )
     return message
 
 
