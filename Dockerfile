@@ -59,4 +59,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
 
 # --proxy-headers: the client address and scheme come from X-Forwarded-For and
 # X-Forwarded-Proto, which nginx sets; publish this port only to the proxy.
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "config.asgi:application"]
+CMD ["python", "-m", "config.serve", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "config.asgi:application"]

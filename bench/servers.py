@@ -225,15 +225,16 @@ def ours_env(
     return env
 
 
-def daphne_command(app: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+def daphne_command(app: str, port: int, launcher: str = "daphne") -> list[str]:
+    return [sys.executable, "-m", launcher, "-b", "127.0.0.1", "-p", str(port), app]
 
 
 def start_ours(name: str, env: dict[str, str], log_dir: Path, processes: int = 1) -> Server:
     server = Server(name=name, log_dir=log_dir)
     for _ in range(processes):
         port = free_port()
-        server.spawn(daphne_command("config.asgi:application", port), env, port)
+        # As deployed: daphne on uvloop, through config/serve.py.
+        server.spawn(daphne_command("config.asgi:application", port, "config.serve"), env, port)
         _wait_ready(server, port, "/healthz")
     return server
 

@@ -1,11 +1,14 @@
 """The ASGI application: HTTP (Django, static files) and the chat socket at /ws/chat/.
 
-Run with ``daphne config.asgi:application``. Background work (presence
+Run with ``python -m config.serve config.asgi:application`` (daphne on uvloop;
+plain ``daphne`` serves it too). Background work (presence
 heartbeats, grace timers, the assignment sweep) starts with the first request
 this process serves: daphne has no lifespan events.
 """
 
+import asyncio
 import gc
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -44,6 +47,11 @@ async def application(scope, receive, send):
         return await health.health_app(scope, receive, send)
     return await router(scope, receive, send)
 
+
+# Which loop daphne made, for whoever reads the log (config/serve.py chooses it).
+logging.getLogger("config.asgi").info(
+    "event loop: %s", type(asyncio.get_event_loop_policy()).__module__.split(".")[0]
+)
 
 # daphne's sockets send each frame straight away instead of registering with the event
 # loop for writability first, the largest single cost in the profile (chat/transport.py).

@@ -422,7 +422,9 @@ def test_dockerfile_runtime_stage():
     assert any(keyword == "HEALTHCHECK" and "healthcheck.py" in rest for keyword, rest in final)
     command = json.loads(next(rest for keyword, rest in final if keyword == "CMD"))
     assert command == [
-        "daphne",
+        "python",
+        "-m",
+        "config.serve",
         "-b",
         "0.0.0.0",  # noqa: S104 (inside the container; only the proxy reaches it)
         "-p",

@@ -92,7 +92,7 @@ class LiveServer:
                 [
                     sys.executable,
                     "-m",
-                    "daphne",
+                    "config.serve",
                     "-b",
                     "127.0.0.1",
                     "-p",

@@ -61,3 +61,5 @@ async def test_member_and_coach_chat_through_a_daphne_server(daphne_server):
     assert reply["message"]["sender"] == {"id": coach.pk, "role": "coach", "name": "Kelly"}
     await member_socket.close()
     await coach_socket.close()
+    # Served as deployed: daphne on uvloop (config/serve.py), Twisted's sockets included.
+    assert "event loop: uvloop" in daphne_server.log()

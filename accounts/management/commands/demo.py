@@ -37,7 +37,7 @@ class Command(BaseCommand):
         argv = [
             sys.executable,
             "-m",
-            "daphne",
+            "config.serve",
             "-b",
             options["host"],
             "-p",
