@@ -32,7 +32,10 @@ class Transport:
         self.transport = protocol.transport
         self.paused = False
         self.rest_until = 0.0
-        self.wake: asyncio.TimerHandle | None = None
+        self.wake: asyncio.Handle | None = None
+        # When the wake is due, kept here: uvloop hands back a plain Handle, with no
+        # when(), for a delay under a millisecond.
+        self.wake_at = 0.0
 
     @classmethod
     def under(cls, send: Callable) -> Transport | None:
@@ -72,10 +75,17 @@ class Transport:
             self.transport.pauseProducing()
         # Paused while the queue drains, each frame handled calls again; while resting,
         # nothing may be left to handle, so a timer does.
-        if resting and (self.wake is None or self.wake.when() < self.rest_until):
+        if resting and (self.wake is None or self.wake_at < self.rest_until):
             if self.wake is not None:
                 self.wake.cancel()
-            self.wake = loop.call_at(self.rest_until, self.regulate)
+            self.wake_at = self.rest_until
+            self.wake = loop.call_at(self.rest_until, self._woken)
+
+    def _woken(self) -> None:
+        # uvloop's timers keep milliseconds and may fire a little before rest_until:
+        # still resting then, regulate() sets the next wake, which needs this one gone.
+        self.wake = None
+        self.regulate()
 
 
 def write_at_end_of_turn() -> None:

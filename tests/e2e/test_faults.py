@@ -559,6 +559,36 @@ async def test_a_client_sending_faster_than_it_is_served_is_read_no_faster(daphn
 
 
 @e2e
+async def test_a_client_over_her_rate_is_served_again_when_she_retries(daphne_factory):
+    """A phone sending a burst (what she wrote offline, say) is told to retry the excess,
+    is not read from meanwhile, and is read again when the wait is over: every message
+    stored once and delivered in seq order."""
+    server = daphne_factory()  # 30 frames in 10 s
+    member, coach = await amake_member(), await amake_coach()
+    thread = await amake_thread(member, coach=coach)
+    phone, console = await client(member, server.url), await client(coach, server.url)
+
+    burst = await asyncio.gather(
+        *(phone.send_message(thread.pk, f"b{n}", f"note {n}") for n in range(40))
+    )
+    limited = [n for n, reply in enumerate(burst) if reply.get("code") == "rate_limited"]
+    assert limited and all(burst[n]["retry_after"] > 0 for n in limited), burst
+    for n in limited:
+        reply = burst[n]
+        while reply.get("code") == "rate_limited":
+            await asyncio.sleep(reply["retry_after"])
+            reply = await phone.send_message(thread.pk, f"b{n}", f"note {n}", timeout=5)
+        assert reply["type"] == "message.ack", reply
+
+    await console.wait_for(
+        lambda f: f["type"] == "message.new" and f["message"]["seq"] == 40, 10, "the 40th"
+    )
+    held = console.held[thread.pk]
+    assert sorted(held) == list(range(1, 41))
+    assert {message["client_id"] for message in held.values()} == {f"b{n}" for n in range(40)}
+
+
+@e2e
 async def test_a_flooding_client_does_not_slow_the_others(daphne_factory):
     server = daphne_factory()  # the default limits: 30 frames in 10 s, 10 sockets a user
     flooder = await amake_member()
