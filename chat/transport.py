@@ -136,5 +136,4 @@ def write_at_end_of_turn() -> None:
             reactor._asyncioEventloop.call_soon(flush, connection)
 
     start_writing.at_end_of_turn = True  # type: ignore[attr-defined]
-    start_writing.twisted = register  # type: ignore[attr-defined]
     tcp.Connection.startWriting = start_writing

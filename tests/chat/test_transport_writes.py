@@ -131,7 +131,7 @@ async def test_a_client_that_stops_reading_keeps_its_bytes_buffered_until_it_rea
     served: Served,
 ) -> None:
     client = await served.connect()
-    sent = chunks(0, 80_000)  # 8 MB: far beyond what the kernel buffers for one socket
+    sent = chunks(0, 160_000)  # 16 MB: far beyond what the kernel buffers for a socket
     served.connection.write(b"".join(sent))
     await asyncio.sleep(0.2)
 
@@ -204,12 +204,12 @@ async def test_the_slow_client_measure_still_sees_the_backlog(served: Served) ->
         application_queue = asyncio.Queue()
 
     under = Transport(Protocol())
-    served.connection.write(b"x" * 6_000_000)
-    assert under.backlog() == 6_000_000  # nothing leaves before the end of the turn
+    served.connection.write(b"x" * 16_000_000)
+    assert under.backlog() == 16_000_000  # nothing leaves before the end of the turn
     await asyncio.sleep(0.2)
-    assert 0 < under.backlog() < 6_000_000
+    assert 0 < under.backlog() < 16_000_000
 
-    await asyncio.wait_for(client.read(6_000_000), 10)
+    await asyncio.wait_for(client.read(16_000_000), 10)
     await asyncio.sleep(0.05)
     assert under.backlog() == 0
     client.close()
