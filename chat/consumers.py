@@ -40,7 +40,7 @@ from chat.frames import dumps, error_frame, with_ref
 from chat.hop import frame_hop, release_middleware_connection
 from chat.layer import recovery
 from chat.protocol import Request, parse_frame, request_ref
-from chat.ratelimit import FrameRateLimiter
+from chat.ratelimit import FrameRateLimiter, retry_after_seconds
 from chat.transport import Transport
 from config import metrics
 from routing.actions import assignment, presence, resolve, tags, transfer
@@ -365,17 +365,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # A client over its rate is not read from until it may send again (after a
             # flood, not even its close handshake): receiving costs daphne more than
             # refusing, and a flood waits in the flooder's own buffers.
-            self.transport.regulate(rest=retry_after)
+            self.transport.regulate(rest=self.limiter.wait if retry_after else 0.0)
         if retry_after:
             if self.limiter.flooding:
                 _flooded_until[self.actor.id] = time.monotonic() + FLOOD_COOLDOWN_SECONDS
                 await self.close(code=CLOSE_FLOODING)
                 return
+            retry_after = retry_after_seconds(retry_after)
             error = ChatError(
                 ErrorCode.RATE_LIMITED, f"too many frames; retry in {retry_after:.1f} s"
             )
             error.ref = request_ref(text_data)
-            await self.send_error(error, retry_after=round(retry_after, 1))
+            await self.send_error(error, retry_after=retry_after)
             return
         if text_data is None:
             await self.send_error(ChatError(ErrorCode.BAD_JSON, "binary frames are not accepted"))
