@@ -343,15 +343,11 @@ RULES = {
 }
 
 
-def seed(apps, schema_editor):
-    Tag = apps.get_model("routing", "Tag")
-    TriageRule = apps.get_model("routing", "TriageRule")
-    for slug, name, priority, red_flag, description in TAGS:
-        tag, _ = Tag.objects.update_or_create(
-            slug=slug,
-            defaults={"name": name, "priority": priority, "is_red_flag": red_flag,
-                      "description": description},
-        )
+def rule_rows():
+    """(tag slug, phrase, kind, negatable) for every rule, as `seed` stores them (a
+    repeated phrase keeps its last entry); tests restore the catalogue from these too."""
+    rows = {}
+    for slug, *_ in TAGS:
         rules = RULES.get(slug, {})
         for kind, negatable, phrases in (
             ("match", True, rules.get("match", [])),
@@ -359,9 +355,24 @@ def seed(apps, schema_editor):
             ("exclude", False, rules.get("exclude", [])),
         ):
             for phrase in phrases:
-                TriageRule.objects.update_or_create(
-                    tag=tag, phrase=phrase, kind=kind, defaults={"negatable": negatable}
-                )
+                rows[slug, phrase, kind] = negatable
+    return [(slug, phrase, kind, negatable) for (slug, phrase, kind), negatable in rows.items()]
+
+
+def seed(apps, schema_editor):
+    Tag = apps.get_model("routing", "Tag")
+    TriageRule = apps.get_model("routing", "TriageRule")
+    tags = {}
+    for slug, name, priority, red_flag, description in TAGS:
+        tags[slug], _ = Tag.objects.update_or_create(
+            slug=slug,
+            defaults={"name": name, "priority": priority, "is_red_flag": red_flag,
+                      "description": description},
+        )
+    for slug, phrase, kind, negatable in rule_rows():
+        TriageRule.objects.update_or_create(
+            tag=tags[slug], phrase=phrase, kind=kind, defaults={"negatable": negatable}
+        )
 
 
 def unseed(apps, schema_editor):

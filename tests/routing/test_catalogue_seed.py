@@ -1,0 +1,28 @@
+"""The catalogue the tests restore after a flush (tests/support/catalogue.py) is the one
+the data migration seeds, so triage is tested against what production holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing.models import Tag, TriageRule
+from tests.support.catalogue import ensure_catalogue
+
+pytestmark = pytest.mark.django_db
+
+
+def catalogue() -> tuple[set, set]:
+    tags = set(Tag.objects.values_list("slug", "name", "priority", "is_red_flag", "description"))
+    rules = set(TriageRule.objects.values_list("tag__slug", "phrase", "kind", "negatable"))
+    return tags, rules
+
+
+def test_the_restored_catalogue_is_the_migrated_one():
+    migrated = catalogue()
+    assert len(migrated[0]) >= 10 and len(migrated[1]) >= 200
+
+    TriageRule.objects.all().delete()
+    Tag.objects.all().delete()
+    ensure_catalogue()
+
+    assert catalogue() == migrated
