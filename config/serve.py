@@ -4,7 +4,8 @@ daphne creates its event loop when it is imported, before it loads the applicati
 the loop is chosen here, before daphne, not in settings or config/asgi.py. uvloop runs
 the same Twisted and asyncio work for less CPU a message than asyncio's own loop
 (docs/benchmarks.md). ``CHAT_EVENT_LOOP=asyncio`` serves on asyncio's loop instead, as
-plain ``daphne`` does; every option is daphne's own.
+plain ``daphne`` does; every option is daphne's own. The server is daphne's, with its
+periodic connection checks paid per connection due one (config/daphne_server.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def main() -> None:
         raise SystemExit(f"CHAT_EVENT_LOOP must be uvloop or asyncio, not {loop!r}")
     from daphne.cli import CommandLineInterface
 
+    from config.daphne_server import Server
+
+    CommandLineInterface.server_class = Server
     CommandLineInterface.entrypoint()
 
 

@@ -73,6 +73,8 @@ class LiveServer:
 
     env: dict[str, str]
     log_dir: Path
+    # daphne's own options (config/serve.py passes them through), e.g. a short ping interval
+    options: tuple[str, ...] = ()
     ports: list[int] = field(default_factory=list)
     processes: list[subprocess.Popen] = field(default_factory=list)
 
@@ -97,6 +99,7 @@ class LiveServer:
                     "127.0.0.1",
                     "-p",
                     str(port),
+                    *self.options,
                     "config.asgi:application",
                 ],
                 cwd=ROOT,
@@ -171,11 +174,12 @@ def server_env(**overrides: str) -> dict[str, str]:
 
 @pytest.fixture
 def daphne_factory(transactional_db, tmp_path) -> Iterator:
-    """Start servers with chosen settings: daphne_factory(processes=2, REDIS_URL=...)."""
+    """Start servers with chosen settings: daphne_factory(processes=2, REDIS_URL=...),
+    daphne_factory(options=("--ping-interval", "1"))."""
     servers: list[LiveServer] = []
 
-    def start(processes: int = 1, **env: str) -> LiveServer:
-        server = LiveServer(env=server_env(**env), log_dir=tmp_path)
+    def start(processes: int = 1, options: tuple[str, ...] = (), **env: str) -> LiveServer:
+        server = LiveServer(env=server_env(**env), log_dir=tmp_path, options=options)
         servers.append(server)
         server.start(processes)
         return server

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from tests.support.factories import PASSWORD, amake_coach, amake_member
 from tests.support.live_client import LiveSocket, login
+from tests.support.raw_socket import RawWebSocket
+
+TEXT, PING = 0x1, 0x9
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -63,3 +67,34 @@ async def test_member_and_coach_chat_through_a_daphne_server(daphne_server):
     await coach_socket.close()
     # Served as deployed: daphne on uvloop (config/serve.py), Twisted's sockets included.
     assert "event loop: uvloop" in daphne_server.log()
+
+
+async def test_a_silent_client_is_pinged_and_dropped_only_if_she_never_answers(daphne_factory):
+    # daphne's keepalive, as config/daphne_server.py schedules it: ping a socket silent for
+    # the ping interval, drop it when the ping goes unanswered for the ping timeout.
+    server = daphne_factory(options=("--ping-interval", "1", "--ping-timeout", "2"))
+    gone, there = await amake_member(), await amake_member()
+    gone_cookie = await asyncio.to_thread(login, server.url, gone.username, PASSWORD)
+    there_cookie = await asyncio.to_thread(login, server.url, there.username, PASSWORD)
+    # websockets answers every ping by itself, as browsers do.
+    answering = await LiveSocket.connect(server.url, there_cookie)
+    await answering.expect("hello")
+
+    def frames_until_dropped() -> tuple[list[int], float]:
+        started = time.monotonic()
+        silent = RawWebSocket(server.url, gone_cookie)  # reads, never answers
+        opcodes = []
+        while (frame := silent.read_frame()) is not None:
+            opcodes.append(frame[0])
+        silent.close()
+        return opcodes, time.monotonic() - started
+
+    opcodes, dropped_after = await asyncio.to_thread(frames_until_dropped)
+
+    assert opcodes[0] == TEXT  # hello
+    assert PING in opcodes
+    assert dropped_after < 8, dropped_after  # ~1-3 s to the ping, 2 s to the drop
+    # The one who answered, silent just as long, is still served.
+    await answering.send({"type": "thread.open", "ref": "o"})
+    assert (await answering.expect("thread", ref="o"))["thread"]["member"]["id"] == there.pk
+    await answering.close()

@@ -1,5 +1,6 @@
 """A WebSocket client made by hand on a plain TCP socket, for clients no library would
-be: one that completes the handshake and then never reads what the server sends."""
+be: one that completes the handshake and then never reads what the server sends, or
+one that reads but never answers a ping."""
 
 from __future__ import annotations
 
@@ -49,6 +50,32 @@ class RawWebSocket:
         else:
             header = struct.pack("!BBH", 0x81, 0x80 | 126, len(payload))
         self.sock.sendall(header + mask + masked)
+
+    def read_frame(self) -> tuple[int, bytes] | None:
+        """The next frame from the server as (opcode, payload), unanswered whatever it
+        is; None once the server has closed the connection."""
+        header = self._read(2)
+        if header is None:
+            return None
+        opcode, length = header[0] & 0x0F, header[1] & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", self._read(2) or b"\0\0")[0]
+        elif length == 127:
+            length = struct.unpack("!Q", self._read(8) or bytes(8))[0]
+        payload = self._read(length) if length else b""
+        return None if payload is None else (opcode, payload)
+
+    def _read(self, size: int) -> bytes | None:
+        data = b""
+        while len(data) < size:
+            try:
+                chunk = self.sock.recv(size - len(data))
+            except ConnectionResetError:  # dropped rather than closed
+                return None
+            if not chunk:
+                return None
+            data += chunk
+        return data
 
     def close(self) -> None:
         self.sock.close()
