@@ -114,9 +114,9 @@ class Server(daphne_server.Server):
             del details["application_instance"]
             application_instance = None
         if not application_instance and disconnected:
+            # Its place in unsettled goes at the next timeout_checker, its schedule went
+            # when it disconnected.
             del self.connections[protocol]
-            self.unsettled.discard(protocol)
-            return True
         return not application_instance
 
     def timeout_checker(self) -> None:
