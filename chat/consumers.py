@@ -6,11 +6,12 @@ write and every recipient list is an action's, access is chat/access.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,6 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.sessions import InstanceSessionWrapper
-from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.db import Error as DatabaseError
 
@@ -164,6 +164,50 @@ def _past_session_wrapper(send: Callable) -> Callable:
     return wrapper.real_send if isinstance(wrapper, InstanceSessionWrapper) else send
 
 
+async def dispatch_serially(
+    sources: Sequence[Callable[[], Awaitable[dict[str, Any]]]],
+    dispatch: Callable[[dict[str, Any]], Awaitable[None]],
+) -> None:
+    """channels' ``await_many_dispatch``, without a task and an ``asyncio.wait`` per message.
+
+    The same contract: each source has one receive outstanding and is read again only
+    once its message has been dispatched; messages are dispatched one at a time; the
+    first dispatch to raise ends it all (nothing more is dispatched) and its exception
+    is raised here; the receives still waiting are cancelled on the way out. channels'
+    loop started a new task for every message and waited on all of them to learn which
+    had finished: a tenth of the process's CPU in the closed loop at 20 pairs
+    (docs/benchmarks.md). Here each source has one task for the socket's life, reading
+    it and dispatching under a lock.
+    """
+    lock = asyncio.Lock()
+    ended = False
+
+    async def pump(source: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        nonlocal ended
+        while True:
+            message = await source()
+            async with lock:
+                if ended:
+                    return
+                try:
+                    await dispatch(message)
+                except BaseException:
+                    ended = True
+                    raise
+
+    pumps = [asyncio.ensure_future(pump(source)) for source in sources]
+    try:
+        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        for task in pumps:
+            if task.done():
+                task.result()  # raises what ended it
+    finally:
+        for task in pumps:
+            task.cancel()
+        # Until the cancelled receives have ended; what ended the loop was raised above.
+        await asyncio.gather(*pumps, return_exceptions=True)
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     actor: Actor | None = None
     # When the session was last found valid (connect counts: the auth middleware
@@ -199,7 +243,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._refuse(CLOSE_TRY_AGAIN_LATER)
             return
         try:
-            await await_many_dispatch([receive, self._channel_receive], self.dispatch)
+            await dispatch_serially([receive, self._channel_receive], self.dispatch)
         except StopConsumer:
             pass
         except Exception:

@@ -95,6 +95,11 @@ def database_config(
             # keeps connections warm instead.
             "pool": {"min_size": 2, "max_size": 16, "timeout": 5},
             "connect_timeout": 3,
+            # Statements that ask to be prepared are (chat/prepared.py); Django's own
+            # cursors bind on the client and never prepare. Django's default, None,
+            # turns preparing off for a pooler in transaction mode (pgbouncer's), which
+            # this deployment does not put between the service and PostgreSQL.
+            "prepare_threshold": 5,
         }
         for key, values in parse_qs(parts.query).items():
             options[key] = values[-1]

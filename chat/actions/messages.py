@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.roles import Actor, Role
+from chat import prepared
 from chat.access import require_participant, thread_for_reader, visible_where
 from chat.actions.notify import (
     message_events,
@@ -256,8 +257,8 @@ def _write(message: Message, thread: Thread, actor: Actor) -> bool:
 
 
 def _sql(statement: str, params: list[Any]) -> tuple | None:
-    """Run one statement of the hot path; its first row, if any."""
-    with connection.cursor() as cursor:
+    """Run one statement of the hot path, prepared on PostgreSQL; its first row, if any."""
+    with prepared.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchone() if cursor.description else None
 

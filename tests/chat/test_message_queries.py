@@ -93,3 +93,24 @@ def test_a_coach_no_longer_assigned_cannot_post(chat):
         message_send(actor=coach, thread_id=thread.pk, client_id="g", text="Still here?")
     assert refused.value.code == ErrorCode.NOT_FOUND
     assert not thread.messages.filter(client_id="g").exists()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="prepared statements are PostgreSQL's")
+def test_the_message_statement_is_prepared_once_and_reused(chat):
+    # Parsed and planned once per connection, not for every message: over half of
+    # PostgreSQL's CPU per message when sent as text (chat/prepared.py).
+    thread, member, _ = chat
+
+    def prepared() -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"
+            )
+            return dict(cursor.fetchall())
+
+    for number in range(3):
+        message_send(actor=member, thread_id=thread.pk, client_id=f"p{number}", text="ok")
+    statements = [text for text in prepared() if "INSERT INTO chat_message" in text]
+    assert len(statements) == 1, statements
+    assert "$1" in statements[0]  # values bound on the server, not written into the text
+    assert prepared()[statements[0]] >= 3
