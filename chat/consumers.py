@@ -174,10 +174,10 @@ async def dispatch_serially(
     once its message has been dispatched; messages are dispatched one at a time; the
     first dispatch to raise ends it all (nothing more is dispatched) and its exception
     is raised here; the receives still waiting are cancelled on the way out. channels'
-    loop started a new task for every message and waited on all of them to learn which
-    had finished: a tenth of the process's CPU in the closed loop at 20 pairs
-    (docs/benchmarks.md). Here each source has one task for the socket's life, reading
-    it and dispatching under a lock.
+    loop started a new task for every message (each registered in a WeakSet, in
+    Python) and waited on all of them to learn which had finished, the largest item of
+    the consumer's own overhead in the profile (docs/benchmarks.md, step 20). Here each
+    source has one task for the socket's life, reading it and dispatching under a lock.
     """
     lock = asyncio.Lock()
     ended = False

@@ -97,8 +97,8 @@ def database_config(
             "connect_timeout": 3,
             # Statements that ask to be prepared are (chat/prepared.py); Django's own
             # cursors bind on the client and never prepare. Django's default, None,
-            # turns preparing off for a pooler in transaction mode (pgbouncer's), which
-            # this deployment does not put between the service and PostgreSQL.
+            # turns preparing off for poolers in transaction mode, which this
+            # deployment does not use (docs/operations.md says which poolers fit).
             "prepare_threshold": 5,
         }
         for key, values in parse_qs(parts.query).items():
