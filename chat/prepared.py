@@ -48,3 +48,10 @@ def cursor(connection: BaseDatabaseWrapper = default_connection) -> CursorWrappe
     if connection.queries_logged:
         return connection.make_debug_cursor(raw)
     return connection.make_cursor(raw)
+
+
+def values(statement: str, params: list[Any]) -> list[Any]:
+    """The first column of every row the statement returns, prepared on PostgreSQL."""
+    with cursor() as prepared_cursor:
+        prepared_cursor.execute(statement, params)
+        return [row[0] for row in prepared_cursor.fetchall()]

@@ -130,9 +130,7 @@ def grace_expire() -> int:
     cutoff = timezone.now() - datetime.timedelta(seconds=settings.CHAT_COACH_GRACE_SECONDS)
     # Every second in every process, and almost always finding nobody: plain SQL, as
     # compiling the queryset cost more than running it (docs/benchmarks.md).
-    with prepared.cursor() as cursor:
-        cursor.execute(_GRACE_PAST, [connection.ops.adapt_datetimefield_value(cutoff)])
-        coach_ids = [coach_id for (coach_id,) in cursor.fetchall()]
+    coach_ids = prepared.values(_GRACE_PAST, [connection.ops.adapt_datetimefield_value(cutoff)])
     requeued = 0
     for coach_id in coach_ids:
         with transaction.atomic():

@@ -25,11 +25,10 @@ def unanswered_flag() -> int:
     overdue = Thread.objects.filter(
         status=ThreadStatus.ACTIVE, unanswered=False, awaiting_reply_since__lte=cutoff
     )
-    # Every second in every process, and almost always finding none: plain SQL, as
-    # compiling the queryset cost more than running it (docs/benchmarks.md).
-    with prepared.cursor() as cursor:
-        cursor.execute(_OVERDUE, [connection.ops.adapt_datetimefield_value(cutoff)])
-        thread_ids = [thread_id for (thread_id,) in cursor.fetchall()]
+    # Every second in every process, and almost always finding none: plain SQL (the
+    # conditions of `overdue`, which re-reads each one under its lock), as compiling
+    # the queryset cost more than running it (docs/benchmarks.md).
+    thread_ids = prepared.values(_OVERDUE, [connection.ops.adapt_datetimefield_value(cutoff)])
     flagged = 0
     for thread_id in thread_ids:
         with transaction.atomic():
