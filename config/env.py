@@ -7,6 +7,7 @@ on; ``config/settings.py`` turns it into a one-line exit at start-up, so a bad
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,43 @@ def env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int
     return value
 
 
-def env_list(environ: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+def env_list(
+    environ: Mapping[str, str], name: str, default: list[str], *, required: bool = False
+) -> list[str]:
     raw = environ.get(name)
     if raw is None:
         return list(default)
-    return [item.strip() for item in raw.split(",") if item.strip()]
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if required and not items:
+        # An empty ALLOWED_HOSTS starts "fine" and then answers every request with 400.
+        raise ConfigError(f"{name} is set but empty: name at least one value, or unset it")
+    return items
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def env_log_level(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{name}={raw!r} is not one of: {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def env_writable_dir(environ: Mapping[str, str], name: str) -> str:
+    """A folder this process may write to, or "" when the variable is unset."""
+    raw = environ.get(name, "")
+    if not raw:
+        return ""
+    path = Path(raw)
+    if not path.is_dir():
+        raise ConfigError(f"{name}={raw!r} is not an existing folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name}={raw!r} is not writable by this process")
+    return raw
 
 
 def database_config(
@@ -65,7 +98,7 @@ def database_config(
     """
     if not url:
         return _sqlite_config(default_sqlite, sqlite_busy_timeout)
-    parts = urlsplit(url)
+    parts = _split(url, "DATABASE_URL")
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
         if parts.netloc or not parts.path.startswith("/") or len(parts.path) < 2:
@@ -148,7 +181,7 @@ def channel_layers_config(
         }
     hosts = []
     for address in (item.strip() for item in redis_url.split(",")):
-        parts = urlsplit(address)
+        parts = _split(address, "REDIS_URL entry")
         if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.hostname or parts.path):
             raise ConfigError(f"REDIS_URL entry {_redact(address)!r} is not redis://host:port/db")
         hosts.append(
@@ -188,6 +221,14 @@ def channel_layers_config(
             }
         }
     raise ConfigError(f"CHANNEL_LAYER={layer!r} is not one of: pubsub, core")
+
+
+def _split(url: str, what: str) -> Any:
+    """``urlsplit``, whose ValueError ("Invalid IPv6 URL") would otherwise be a traceback."""
+    try:
+        return urlsplit(url)
+    except ValueError as error:
+        raise ConfigError(f"{what} is not a URL ({error})") from None
 
 
 def _redact(url: str) -> str:

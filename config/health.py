@@ -17,7 +17,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from chat.layer import recovery
 from config import metrics
@@ -49,8 +51,19 @@ async def readiness() -> tuple[int, dict[str, Any]]:
     database, layer = await asyncio.gather(_check(_database_round_trip), _check(_layer_round_trip))
     checks = {"database": database, "channel_layer": layer}
     down = sorted(name for name, result in checks.items() if result != "ok")
-    body = {"status": "unavailable" if down else "ok", "down": down, "checks": checks}
+    body = {
+        "status": "unavailable" if down else "ok",
+        "down": down,
+        "checks": checks,
+        # What each check reached, so "channel_layer" down reads as "Redis is down".
+        "backends": {"database": connection.vendor, "channel_layer": _layer_backend()},
+    }
     return (503 if down else 200), body
+
+
+def _layer_backend() -> str:
+    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    return "redis" if "redis" in backend.lower() else "in-memory"
 
 
 async def _respond(send: Callable, status: int, body: dict[str, Any]) -> None:
@@ -74,10 +87,24 @@ async def _check(probe: Callable[[], Awaitable[None]]) -> str:
     return "ok"
 
 
+class MigrationsPending(Exception):
+    """The database answers but lacks tables this code needs: `manage.py migrate` has not run."""
+
+
+# Once a process has seen its migrations applied they stay applied: the check (which
+# loads every migration file) runs until then, not on every probe.
+_migrated = False
+
+
 @sync_to_async(thread_sensitive=False)
 def _database_round_trip() -> None:
     # Its own thread: a database that hangs must not hang the probe behind frames.
+    global _migrated
     try:
+        if not _migrated:
+            _migrated = not _pending_migrations()
+            if not _migrated:
+                raise MigrationsPending
         with connection.cursor() as cursor:
             if connection.vendor == "sqlite":
                 # SQLite's readers never wait for its writer (WAL): a database whose
@@ -90,6 +117,11 @@ def _database_round_trip() -> None:
                 cursor.fetchone()
     finally:
         connection.close()
+
+
+def _pending_migrations() -> bool:
+    executor = MigrationExecutor(connection)
+    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
 async def _layer_round_trip() -> None:

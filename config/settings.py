@@ -18,6 +18,8 @@ from config.env import (
     env_bool,
     env_int,
     env_list,
+    env_log_level,
+    env_writable_dir,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,7 +50,9 @@ try:
         SECRET_KEY = _local_secret_key()
     # Rotate keys without logging everyone out: the old key stays valid here for a while.
     SECRET_KEY_FALLBACKS = env_list(environ, "SECRET_KEY_FALLBACKS", [])
-    ALLOWED_HOSTS = env_list(environ, "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+    ALLOWED_HOSTS = env_list(
+        environ, "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"], required=True
+    )
     CSRF_TRUSTED_ORIGINS = env_list(environ, "CSRF_TRUSTED_ORIGINS", [])
     DATABASES = {
         "default": database_config(
@@ -90,6 +94,10 @@ try:
     FAST_PASSWORD_HASHER = env_bool(environ, "CHAT_FAST_PASSWORD_HASHER", False)
     if FAST_PASSWORD_HASHER and HTTPS:
         raise ConfigError("CHAT_FAST_PASSWORD_HASHER=1 is for test rigs and refused with HTTPS=1")
+    LOG_LEVEL = env_log_level(environ, "LOG_LEVEL", "INFO")
+    # prometheus_client writes its files there at import; a missing folder would be a
+    # traceback from the first module that counts something.
+    env_writable_dir(environ, "PROMETHEUS_MULTIPROC_DIR")
 except ConfigError as error:
     sys.exit(f"configuration error: {error}")
 
@@ -193,7 +201,7 @@ LOGGING = {
             "filters": ["layer_teardown"],
         },
     },
-    "root": {"handlers": ["console"], "level": environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},

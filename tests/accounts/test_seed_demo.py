@@ -41,6 +41,10 @@ def test_named_demo_accounts_with_their_roles_and_printed_logins():
         for coach in CoachProfile.objects.all()
     }
     assert len({frozenset(s) for s in specialties.values()}) == 3, "coaches differ in specialty"
+    # The admin account edits people in the Django admin; sophie only the catalogues.
+    admin = authenticate(username="admin", password="demo-pass-2026")
+    assert admin is not None and admin.is_superuser and admin.is_staff
+    assert "admin" in printed
 
 
 def test_rerunning_updates_instead_of_failing():

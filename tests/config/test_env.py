@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from config.env import ConfigError, channel_layers_config, database_config, env_bool, env_int
+from config.env import (
+    ConfigError,
+    channel_layers_config,
+    database_config,
+    env_bool,
+    env_int,
+    env_log_level,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,30 +124,55 @@ def test_booleans_and_numbers():
         env_int({"N": "ten"}, "N", 1)
 
 
-def _manage_check(**env: str) -> subprocess.CompletedProcess:
+def _clean_env(**env: str) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
-    clean.pop("SECRET_KEY", None)
-    clean.pop("DATABASE_URL", None)
-    clean.pop("REDIS_URL", None)
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "ALLOWED_HOSTS"):
+        clean.pop(name, None)
+    clean.pop("PROMETHEUS_MULTIPROC_DIR", None)
     clean.update(env)
+    return clean
+
+
+def _manage_check(**env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
-        env=clean,
+        env=_clean_env(**env),
         capture_output=True,
         text=True,
         timeout=60,
     )
 
 
-@pytest.mark.parametrize(
-    ("env", "says"),
-    [
-        ({"DEBUG": "0"}, "DEBUG=0 needs a SECRET_KEY"),
-        ({"DATABASE_URL": "mysql://nope/db"}, "DATABASE_URL scheme 'mysql' is not supported"),
-        ({"DEBUG": "perhaps"}, "DEBUG='perhaps' is not a boolean"),
-    ],
-)
+def _plain_daphne(**env: str) -> subprocess.CompletedProcess:
+    # How outside load generators start it: daphne imports config.asgi, which loads settings.
+    return subprocess.run(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "1", "config.asgi:application"],
+        cwd=ROOT,
+        env=_clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+BAD_CONFIGURATIONS = [
+    ({"DEBUG": "0"}, "DEBUG=0 needs a SECRET_KEY"),
+    ({"DATABASE_URL": "mysql://nope/db"}, "DATABASE_URL scheme 'mysql' is not supported"),
+    ({"DATABASE_URL": "postgres://u:p@[bad/db"}, "DATABASE_URL is not a URL"),
+    ({"DATABASE_URL": "postgres://u@db:port/chat"}, "has a malformed port"),
+    ({"DATABASE_URL": "sqlite:////no/such/folder/chat.sqlite3"}, "does not exist"),
+    ({"REDIS_URL": "redis://[bad"}, "REDIS_URL entry is not a URL"),
+    ({"REDIS_URL": "http://redis:6379"}, "is not redis://host:port/db"),
+    ({"DEBUG": "perhaps"}, "DEBUG='perhaps' is not a boolean"),
+    ({"CHAT_RATE_PER_10S": "lots"}, "CHAT_RATE_PER_10S='lots' is not a whole number"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not one of"),
+    ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS is set but empty"),
+    ({"PROMETHEUS_MULTIPROC_DIR": "/no/such/folder"}, "is not an existing folder"),
+]
+
+
+@pytest.mark.parametrize(("env", "says"), BAD_CONFIGURATIONS)
 def test_bad_configuration_stops_the_process_with_one_clear_line(env, says):
     result = _manage_check(**env)
     assert result.returncode != 0
@@ -148,6 +180,20 @@ def test_bad_configuration_stops_the_process_with_one_clear_line(env, says):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("configuration error: ")
     assert says in lines[0]
+
+
+@pytest.mark.parametrize(("env", "says"), BAD_CONFIGURATIONS[:6])
+def test_plain_daphne_with_bad_configuration_says_one_line_too(env, says):
+    result = _plain_daphne(**env)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[0]], result.stderr
+    assert lines[0].startswith("configuration error: ") and says in lines[0]
+
+
+def test_log_level_is_read_in_any_case():
+    assert env_log_level({"LOG_LEVEL": "warning"}, "LOG_LEVEL", "INFO") == "WARNING"
+    assert env_log_level({}, "LOG_LEVEL", "INFO") == "INFO"
 
 
 def test_debug_off_with_a_secret_key_starts():

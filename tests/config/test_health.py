@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from channels.layers import channel_layers
@@ -55,6 +59,7 @@ async def test_readyz_names_an_unreachable_redis_and_answers_503(layer):
     assert report["down"] == ["channel_layer"]
     assert report["checks"]["database"] == "ok"
     assert report["checks"]["channel_layer"].startswith("down")
+    assert report["backends"]["channel_layer"] == "redis"
     assert b"127.0.0.1:1" not in body
 
 
@@ -89,3 +94,33 @@ async def test_other_paths_still_check_the_host():
     )
     response = await communicator.get_response(timeout=10)
     assert response["status"] == 400
+
+
+def test_readyz_names_a_database_that_was_never_migrated(tmp_path):
+    # Plain daphne on a new database answered "ok" while every login failed with
+    # "no such table": a load balancer must not send traffic there.
+    probe = (
+        "import asyncio, json, django; django.setup();"
+        "from config.health import readiness;"
+        "print(json.dumps(asyncio.run(readiness())))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
+    env.pop("REDIS_URL", None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'new.sqlite3'}",
+        CHAT_BACKGROUND_WORK="0",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    status, report = json.loads(result.stdout)
+    assert status == 503
+    assert report["down"] == ["database"]
+    assert report["checks"]["database"] == "down: MigrationsPending"

@@ -51,6 +51,9 @@ DEMO_ACCOUNTS = [
     Account("maria", "Maria", "coach", ["prolapse", "diastasis", "c-section", "pelvic-pain"]),
     Account("sam", "Sam", "coach", ["postpartum-mood", "painful-sex", "bowel"]),
     Account("sophie", "Sophie", "supervisor"),
+    # Supervisors get the catalogues only (accounts/supervisors.py, least privilege);
+    # editing people and their profiles in the admin takes a superuser.
+    Account("admin", "Admin", "admin"),
 ]
 
 
@@ -125,7 +128,8 @@ def seed_accounts(accounts: list[Account], *, password: str, capacity: int) -> N
             username=a.username,
             first_name=a.name,
             password=hashed,
-            is_staff=a.role == "supervisor",
+            is_staff=a.role in ("supervisor", "admin"),
+            is_superuser=a.role == "admin",
         )
         for a in accounts
         if a.username not in existing
