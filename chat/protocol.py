@@ -39,7 +39,7 @@ def frame_ref(data: Any) -> str | None:
     """The frame's `ref` if it is a valid one (so errors can carry it)."""
     if isinstance(data, dict):
         ref = data.get("ref")
-        if isinstance(ref, str) and 0 < len(ref) <= MAX_REF_CHARS:
+        if isinstance(ref, str) and len(ref) <= MAX_REF_CHARS:
             return ref
     return None
 
@@ -83,7 +83,7 @@ def parse_frame(text: str) -> Request:
     ref = frame_ref(data)
     try:
         if "ref" in data and data["ref"] is not None and ref is None:
-            raise invalid(f"ref must be a string of 1 to {MAX_REF_CHARS} characters")
+            raise invalid(f"ref must be a string of at most {MAX_REF_CHARS} characters")
         frame_type = data.get("type")
         parser = PARSERS.get(frame_type) if isinstance(frame_type, str) else None
         if parser is None:

@@ -1,5 +1,6 @@
-"""Under daphne's sockets: flow control, which ASGI does not offer (see Transport), and
-how the bytes of a frame leave the process (see write_at_end_of_turn)."""
+"""Under daphne's sockets: flow control, which ASGI does not offer (see Transport), how
+the bytes of a frame leave the process (see write_at_end_of_turn), and how a socket
+that breaks the WebSocket rules is closed (see close_failed_sockets_with_a_code)."""
 
 from __future__ import annotations
 
@@ -137,3 +138,31 @@ def write_at_end_of_turn() -> None:
 
     start_writing.at_end_of_turn = True  # type: ignore[attr-defined]
     tcp.Connection.startWriting = start_writing
+
+
+def close_failed_sockets_with_a_code() -> None:
+    """Close a socket that autobahn fails (a frame or message over daphne's 1 MiB, a
+    protocol error) with a close frame carrying the code, instead of cutting the TCP
+    connection.
+
+    autobahn, under daphne, fails a connection by dropping it by default (failByDrop),
+    so a client saw 1006 where PROTOCOL.md promises 1009 for a frame over 1 MiB, and
+    could not tell it apart from a network failure. With failByDrop off, autobahn sends
+    the close frame (1009, or 1002 for a protocol error), skips what the client sends
+    after it, and drops the connection if no close answers it within its close
+    handshake timeout (1 s). daphne sets no option of its own for this, so the
+    factory's default is changed before daphne builds it; the class is daphne's
+    whichever server class runs it. Calling this again changes nothing.
+    """
+    from daphne.ws_protocol import WebSocketFactory
+
+    if getattr(WebSocketFactory.resetProtocolOptions, "closes_with_a_code", False):
+        return
+    reset = WebSocketFactory.resetProtocolOptions
+
+    def reset_protocol_options(factory: WebSocketFactory) -> None:
+        reset(factory)
+        factory.failByDrop = False
+
+    reset_protocol_options.closes_with_a_code = True  # type: ignore[attr-defined]
+    WebSocketFactory.resetProtocolOptions = reset_protocol_options

@@ -1,15 +1,16 @@
 """The ASGI application: HTTP (Django, static files) and the chat socket at /ws/chat/.
 
 Run with ``python -m config.serve config.asgi:application`` (daphne on uvloop;
-plain ``daphne`` serves it too). Background work (presence
-heartbeats, grace timers, the assignment sweep) starts with the first request
-this process serves: daphne has no lifespan events.
+plain ``daphne`` serves it too). Background work (presence heartbeats, grace timers,
+the assignment sweep) starts as soon as daphne's reactor runs, and failing that with
+the first request this process serves: daphne has no lifespan events.
 """
 
 import asyncio
 import gc
 import logging
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -48,6 +49,15 @@ async def application(scope, receive, send):
     return await router(scope, receive, send)
 
 
+if "daphne.server" in sys.modules:
+    # Served by daphne, whose import installed Twisted's asyncio reactor. A process
+    # restarted after a crash must heartbeat, expire the dead process's sockets and
+    # sweep the queue without waiting for someone to send it a request.
+    from twisted.internet import reactor
+
+    # callWhenRunning fires before the asyncio loop turns; callLater runs inside it.
+    reactor.callWhenRunning(reactor.callLater, 0, start_background_work)
+
 # Which loop daphne made, for whoever reads the log (config/serve.py chooses it).
 logging.getLogger("config.asgi").info(
     "event loop: %s", type(asyncio.get_event_loop_policy()).__module__.split(".")[0]
@@ -56,6 +66,8 @@ logging.getLogger("config.asgi").info(
 # daphne's sockets send each frame straight away instead of registering with the event
 # loop for writability first, the largest single cost in the profile (chat/transport.py).
 transport.write_at_end_of_turn()
+# A frame over 1 MiB gets close code 1009 (PROTOCOL.md), not a cut connection.
+transport.close_failed_sockets_with_a_code()
 
 # The garbage collector, for a process holding thousands of sockets. A full collection
 # walks every tracked object and stops the event loop meanwhile: 90-175 ms at 1,000

@@ -1,10 +1,11 @@
 """Periodic work inside every daphne process: no separate worker to run.
 
-Started lazily by the first request a process serves (daphne has no lifespan
-events). Each second it does whatever is due; every step is safe to run in
-several processes at once, because each one takes its rows under a lock or by
-compare-and-set, so the processes need no leader, and a timer fires within about
-a second of due as long as any process is up.
+Started when daphne's reactor starts (config/asgi.py; daphne has no lifespan
+events), or else by the first request a process serves. Each second it does
+whatever is due; every step is safe to run in several processes at once, because
+each one takes its rows under a lock or by compare-and-set, so the processes need
+no leader, and a timer fires within about a second of due as long as any process
+is up.
 """
 
 from __future__ import annotations

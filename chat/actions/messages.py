@@ -30,7 +30,7 @@ from chat.actions.notify import (
     thread_recipients,
     thread_save,
 )
-from chat.errors import conflict
+from chat.errors import ChatError, conflict
 from chat.events import send_on_commit
 from chat.frames import iso, message_object
 from chat.models import Message, ReadState, Thread, ThreadStatus
@@ -165,9 +165,18 @@ def _store_at_once(*, actor: Actor, thread_id: int, client_id: str, text: str) -
 @transaction.atomic
 def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[SendResult, bool]:
     thread = thread_for_reader(actor, thread_id, lock=True)
-    require_participant(actor, thread)
-    if actor.role == Role.MEMBER and thread.status == ThreadStatus.RESOLVED:
-        _check_can_reopen(thread)
+    try:
+        require_participant(actor, thread)
+        if actor.role == Role.MEMBER and thread.status == ThreadStatus.RESOLVED:
+            _check_can_reopen(thread)
+    except ChatError:
+        # A retry of a message stored while it was allowed gets its ack back, whatever
+        # the thread allows now (resolved since, or she has opened another): the
+        # client is asking "was it stored?", and a refusal would make it send again.
+        retry = _retry(actor, thread_id, client_id)
+        if retry is None:
+            raise
+        return retry, False
 
     now = timezone.now()
     message = Message(
@@ -199,6 +208,8 @@ def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[
     # again with a new version, and announced.
     enqueued = False
     if actor.role == Role.MEMBER:
+        if thread.status == ThreadStatus.RESOLVED:
+            triage.red_flag_clear(thread)
         triaged = triage.triage_message(thread, text=text)
         if thread.status in (ThreadStatus.NEW, ThreadStatus.RESOLVED):
             queueing.thread_enqueue(thread, reopened=thread.status == ThreadStatus.RESOLVED)
@@ -279,12 +290,20 @@ def _check_can_reopen(thread: Thread) -> None:
 
 
 def _existing(actor: Actor, thread_id: int, client_id: str) -> SendResult:
+    retry = _retry(actor, thread_id, client_id)
+    if retry is None:
+        raise Message.DoesNotExist  # _write saw the row: it cannot be gone
+    return retry
+
+
+def _retry(actor: Actor, thread_id: int, client_id: str) -> SendResult | None:
+    """The ack of the actor's earlier message with this client_id, if there is one."""
     message = (
         Message.objects.filter(thread_id=thread_id, sender_id=actor.id, client_id=client_id)
         .only("id", "thread_id", "seq", "client_id", "created_at")
-        .get()
+        .first()
     )
-    return _result(message, duplicate=True)
+    return None if message is None else _result(message, duplicate=True)
 
 
 def _result(message: Message, *, duplicate: bool) -> SendResult:

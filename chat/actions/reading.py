@@ -14,7 +14,7 @@ from accounts.roles import Actor, Role
 from chat.access import require_participant, thread_for_reader
 from chat.actions.audit import transcript_access_record
 from chat.actions.notify import message_recipients
-from chat.events import frame_event, send_on_commit
+from chat.events import frame_event, send_on_commit, user_group
 from chat.frames import dumps, read_frame, typing_frame
 from chat.models import ReadState, TranscriptAction
 from chat.selectors import messages_after, messages_before
@@ -76,8 +76,12 @@ def thread_read(*, actor: Actor, thread_id: int, seq: int) -> None:
 
 
 def typing_send(*, actor: Actor, thread_id: int, state: bool) -> None:
-    """Relay a typing indicator to the thread's other sockets (nothing is stored)."""
+    """Relay a typing indicator to the thread's other participants and its watchers
+    (nothing is stored). The typist's own sockets are left out: PROTOCOL.md sends it
+    "to the other participants", and her other tabs have nothing to show."""
     thread = thread_for_reader(actor, thread_id)
     require_participant(actor, thread)
     frame = dumps(typing_frame(thread.pk, actor, state))
-    send_on_commit([frame_event(group, frame, "typing") for group in message_recipients(thread)])
+    own = user_group(actor.id)
+    groups = [group for group in message_recipients(thread) if group != own]
+    send_on_commit([frame_event(group, frame, "typing") for group in groups])

@@ -12,7 +12,7 @@ from chat.events import Event, send_on_commit, user_group
 from chat.frames import PROTOCOL_VERSION
 from chat.selectors import hello_threads
 from routing.actions.assignment import assign_waiting
-from routing.actions.presence import coach_socket_close, coach_socket_open, presence_frame
+from routing.actions.presence import coach_socket_close, coach_socket_open
 
 CLOSE_SESSION_ENDED = 4000
 
@@ -41,9 +41,11 @@ def socket_open(*, user_id: int, channel_name: str) -> Opened | None:
         "user": actor.person(),
         "threads": hello_threads(actor),
     }
-    frames.append(hello)
     if actor.role == Role.COACH:
-        frames.append(presence_frame(status))
+        # Her chosen status rides in hello (an added field): PROTOCOL.md sends a coach
+        # hello then queue, and `presence` only in answer to presence.set.
+        hello["presence"] = status
+    frames.append(hello)
     return Opened(actor=actor, frames=frames)
 
 

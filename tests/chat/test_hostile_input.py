@@ -206,7 +206,7 @@ BOOL_WRONG = [MISSING, None, 0, 1, "true", "false", [], {}]
 TEXT_WRONG = [MISSING, None, 7, 1.5, True, [], {}, ["x"], "", "   \n\t ", "nul\x00", "\ud800 x"]
 OPTIONAL_TEXT_WRONG = [7, True, [], {}, "nul\x00", "x" * 2001]
 SLUGS_WRONG = ["leaking", 7, True, {}, {"leaking": 1}, [1], [None], [""], ["x" * 41], ["a"] * 21]
-REF_WRONG = [7, 1.5, True, [], {}, "", "r" * 65]
+REF_WRONG = [7, 1.5, True, [], {}, "r" * 65]  # "" is a ref: a string of at most 64
 
 # Each frame type: a valid frame (THREAD and COACH are filled in), and for each field
 # the values that must be refused as `invalid`, with the field's name in the message.

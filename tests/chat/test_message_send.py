@@ -115,6 +115,47 @@ async def test_retry_with_the_same_client_id_returns_the_first_ack_and_stores_no
     await console.close()
 
 
+async def test_a_retry_gets_its_ack_back_after_the_thread_moved_on():
+    # The ack was lost; meanwhile the coach resolved the thread and the member opened a
+    # new one. Her retry and the coach's must still learn "stored", not get conflict
+    # (which would make a client send the message a second time).
+    member, coach = await amake_member(), await amake_coach()
+    thread = await amake_thread(member, coach=coach)
+    phone, console = await connect(member), await connect(coach)
+    send = {"type": "message.send", "thread": thread.pk}
+    first = await phone.request({**send, "client_id": "m-1", "body": "hello"}, "message.ack")
+    reply = await console.request({**send, "client_id": "c-1", "body": "hi"}, "message.ack")
+    await console.request({"type": "thread.resolve", "thread": thread.pk, "ref": "r"}, "thread")
+    opened = await phone.request({"type": "thread.open", "ref": "o"}, "thread")
+    assert opened["thread"]["id"] != thread.pk
+
+    retry = await phone.request(
+        {**send, "client_id": "m-1", "body": "hello", "ref": "m"}, "message.ack"
+    )
+    assert (retry["id"], retry["seq"], retry["ref"]) == (first["id"], first["seq"], "m")
+    coach_retry = await console.request(
+        {**send, "client_id": "c-1", "body": "hi", "ref": "c"}, "message.ack"
+    )
+    assert (coach_retry["id"], coach_retry["seq"]) == (reply["id"], reply["seq"])
+    # A new message is still refused: the retry path opened nothing.
+    refused = await phone.request({**send, "client_id": "m-2", "body": "again"}, "error")
+    assert refused["code"] == "conflict"
+    refused = await console.request({**send, "client_id": "c-2", "body": "again"}, "error")
+    assert refused["code"] == "conflict"
+    assert (await database_sync_to_async(Thread.objects.get)(pk=thread.pk)).status == "resolved"
+    await phone.close()
+    await console.close()
+
+
+async def test_an_empty_ref_is_a_ref():
+    # PROTOCOL.md: a ref is a string of at most 64 characters; "" is one.
+    member = await amake_member()
+    phone = await connect(member)
+    reply = await phone.request({"type": "thread.open", "ref": ""}, "thread")
+    assert reply["ref"] == ""
+    await phone.close()
+
+
 async def test_the_same_client_id_from_another_sender_is_a_different_message():
     member, coach = await amake_member(), await amake_coach()
     thread = await amake_thread(member, coach=coach)

@@ -131,6 +131,20 @@ async def test_typing_is_relayed_to_the_other_side():
     await console.close()
 
 
+async def test_typing_is_not_echoed_to_the_typists_own_sockets():
+    # PROTOCOL.md: "typing to the other participants". A client that sends typing and
+    # then waits for its next frame must not find its own indicator there.
+    member, coach = await amake_member("Dana"), await amake_coach()
+    thread = await amake_thread(member, coach=coach)
+    phone, laptop, console = await connect(member), await connect(member), await connect(coach)
+    await phone.send({"type": "typing", "thread": thread.pk, "state": True})
+    assert (await console.expect("typing"))["user"]["id"] == member.pk
+    await phone.nothing("typing")
+    await laptop.nothing("typing")
+    for socket in (phone, laptop, console):
+        await socket.close()
+
+
 async def test_supervisor_watches_read_only_and_every_read_is_audited():
     from chat.models import TranscriptAccess
 

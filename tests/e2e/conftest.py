@@ -75,6 +75,8 @@ class LiveServer:
     log_dir: Path
     # daphne's own options (config/serve.py passes them through), e.g. a short ping interval
     options: tuple[str, ...] = ()
+    # "config.serve" (what we ship) or "daphne" (plain daphne, as outside rigs start it)
+    program: str = "config.serve"
     ports: list[int] = field(default_factory=list)
     processes: list[subprocess.Popen] = field(default_factory=list)
 
@@ -94,7 +96,7 @@ class LiveServer:
                 [
                     sys.executable,
                     "-m",
-                    "config.serve",
+                    self.program,
                     "-b",
                     "127.0.0.1",
                     "-p",
@@ -175,11 +177,18 @@ def server_env(**overrides: str) -> dict[str, str]:
 @pytest.fixture
 def daphne_factory(transactional_db, tmp_path) -> Iterator:
     """Start servers with chosen settings: daphne_factory(processes=2, REDIS_URL=...),
-    daphne_factory(options=("--ping-interval", "1"))."""
+    daphne_factory(options=("--ping-interval", "1")), daphne_factory(program="daphne")."""
     servers: list[LiveServer] = []
 
-    def start(processes: int = 1, options: tuple[str, ...] = (), **env: str) -> LiveServer:
-        server = LiveServer(env=server_env(**env), log_dir=tmp_path, options=options)
+    def start(
+        processes: int = 1,
+        options: tuple[str, ...] = (),
+        program: str = "config.serve",
+        **env: str,
+    ) -> LiveServer:
+        server = LiveServer(
+            env=server_env(**env), log_dir=tmp_path, options=options, program=program
+        )
         servers.append(server)
         server.start(processes)
         return server

@@ -604,37 +604,50 @@ async def test_a_flooding_client_does_not_slow_the_others(daphne_factory):
     thread = await amake_thread(member, coach=coach)
     cookie = await asyncio.to_thread(login, server.url, flooder.username, PASSWORD)
     phone, console = await client(member, server.url), await client(coach, server.url)
-    baseline = rss_bytes(server.processes[0].pid)
+    sent = 0
 
+    async def round_trips(seconds: float) -> list[float]:
+        """Her message to her coach, every 0.2 s (under her own rate limit): send to
+        delivery on his socket, sorted."""
+        nonlocal sent
+        until, times = time.monotonic() + seconds, []
+        while time.monotonic() < until:
+            started, n = time.monotonic(), sent
+            sent += 1
+            reply = await phone.send_message(thread.pk, f"m{n}", "are you there?")
+            assert reply["type"] == "message.ack"
+            await console.wait_for(
+                lambda f, n=n: f["type"] == "message.new" and f["message"]["client_id"] == f"m{n}",
+                5,
+                "delivery",
+            )
+            times.append(time.monotonic() - started)
+            await asyncio.sleep(0.2)
+        return sorted(times)
+
+    # The baseline, on the same server and machine a moment before: the machine's
+    # speed is not the question, the flood's effect on it is.
+    calm = await round_trips(3)
+    baseline = rss_bytes(server.processes[0].pid)
     flooding = asyncio.create_task(
         run_flooder(server.url, cookie, flooders_thread.pk, 5, 12)  # 12: over her cap of 10
     )
-    until = time.monotonic() + 5
-    round_trips = []
-    n = 0
-    while time.monotonic() < until:
-        started = time.monotonic()
-        reply = await phone.send_message(thread.pk, f"m{n}", "are you there?")
-        assert reply["type"] == "message.ack"
-        await console.wait_for(
-            lambda f, n=n: f["type"] == "message.new" and f["message"]["client_id"] == f"m{n}",
-            5,
-            "delivery",
-        )
-        round_trips.append(time.monotonic() - started)
-        n += 1
-        await asyncio.sleep(0.2)  # under her own rate limit
+    flooded = await round_trips(5)
     growth = rss_bytes(server.processes[0].pid) - baseline
     counts = await flooding
-    round_trips.sort()
-    median, worst = round_trips[len(round_trips) // 2], round_trips[-1]
     assert counts.get("closed 4429"), counts  # she was closed for flooding, again and again
     assert counts["frames"] > 1000, counts
     # daphne queued whatever she sent for her sockets, without limit: 400 MB in these
-    # 5 s, and everyone else waited ~200 ms a message. Now her sockets are not read
-    # from beyond their rate: ~30-100 MB (the reconnects) and ~50 ms here.
+    # 5 s, and everyone else waited ~200 ms a message (4-10x the calm median). Now her
+    # sockets are not read from beyond their rate: ~30-100 MB (the reconnects), and the
+    # others' median stays within the same tens of milliseconds as without her.
     assert growth < 200 << 20, f"the server grew by {growth >> 20} MiB"
-    assert median < 0.25 and worst < 1.0, (median, worst)
+    calm_median, flooded_median = calm[len(calm) // 2], flooded[len(flooded) // 2]
+    assert flooded_median < max(2.5 * calm_median, calm_median + 0.03), (calm, flooded)
+    # The tail does feel her: of ~24 round trips, the worst few took 30-125 ms here
+    # (calm: 5-10 ms after the first), with her reconnects, the measuring client and
+    # the server on two cores. Bounded, not hidden (docs/reliability.md).
+    assert flooded[-1] < 0.25, (calm, flooded)
     await phone.close()
     await console.close()
 

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
+import websockets
+from channels.db import database_sync_to_async
 
+from tests.e2e.conftest import free_port, server_env
 from tests.support.factories import PASSWORD, amake_coach, amake_member
 from tests.support.live_client import LiveSocket, login
 from tests.support.raw_socket import RawWebSocket
 
 TEXT, PING = 0x1, 0x9
+ROOT = Path(__file__).resolve().parents[2]
+APP = "config.asgi:application"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -98,3 +107,65 @@ async def test_a_silent_client_is_pinged_and_dropped_only_if_she_never_answers(d
     await answering.send({"type": "thread.open", "ref": "o"})
     assert (await answering.expect("thread", ref="o"))["thread"]["member"]["id"] == there.pk
     await answering.close()
+
+
+@pytest.mark.parametrize("program", ["config.serve", "daphne"])
+async def test_a_frame_over_one_mib_closes_the_socket_with_1009(daphne_factory, program):
+    # PROTOCOL.md: "A frame over 1 MiB closes the socket with 1009". autobahn's default
+    # cut the TCP connection instead (the client saw 1006, a network failure). Plain
+    # daphne too: it is how outside rigs start the service.
+    server = daphne_factory(program=program)
+    member = await amake_member("Dana")
+    cookie = await asyncio.to_thread(login, server.url, member.username, PASSWORD)
+    too_big = '{"type":"thread.open","pad":"' + "x" * (1024 * 1024) + '"}'
+
+    one_frame = await LiveSocket.connect(server.url, cookie)
+    await one_frame.expect("hello")
+    await one_frame.connection.send(too_big)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await one_frame.next()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+    # The same message in 64 KiB fragments: each frame is small, the message is not.
+    fragments = await LiveSocket.connect(server.url, cookie)
+    await fragments.expect("hello")
+    pieces = [too_big[start : start + 65536] for start in range(0, len(too_big), 65536)]
+    with contextlib.suppress(websockets.ConnectionClosed):
+        await fragments.connection.send(pieces)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await fragments.next()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+    # The process serves on: a new socket of hers opens and is answered.
+    again = await LiveSocket.connect(server.url, cookie)
+    await again.expect("hello")
+    await again.send({"type": "thread.open", "ref": "o"})
+    await again.expect("thread", ref="o")
+    await again.close()
+
+
+@pytest.mark.parametrize("program", ["config.serve", "daphne"])
+async def test_background_work_starts_without_waiting_for_a_request(tmp_path, program):
+    # A process restarted after a crash, with nobody sending it anything yet, must
+    # still heartbeat, expire the dead process's sockets and sweep the queue.
+    from routing.models import Worker
+
+    log = tmp_path / "server.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", program, "-b", "127.0.0.1", "-p", str(free_port()), APP],
+            cwd=ROOT,
+            env=server_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        seen = False
+        while not seen and time.monotonic() < deadline and process.poll() is None:
+            await asyncio.sleep(0.5)
+            seen = await database_sync_to_async(Worker.objects.filter(pid=process.pid).exists)()
+        assert seen, log.read_text()[-3000:]
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -256,6 +256,10 @@ function setPresence(status) {
 // --- her threads ------------------------------------------------------------------------
 
 client.on("hello", (hello) => {
+  if (hello.presence) {
+    ui.presence.disabled = false;
+    showPresence(hello.presence);
+  }
   const present = new Set((hello.threads || []).map((t) => t.id));
   for (const [id, t] of mine) {
     // Changed while the socket was down: resolved, transferred or requeued.
