@@ -267,7 +267,9 @@ def _event_entry(event: ThreadEvent, actor: dict[str, Any] | None) -> TimelineEn
             by or (" by triage" if source == "rule" else "")
         )
     elif event.kind == ThreadEventKind.TAG_REMOVED:
-        summary = f"Tag {data.get('tag')} removed{by}"
+        summary = f"Tag {data.get('tag')} removed" + (
+            by or (" when the thread reopened" if data.get("source") == "reopen" else "")
+        )
     elif event.kind == ThreadEventKind.PRIORITY:
         summary = f"Priority {data.get('from')} → {data.get('to')}{by}"
     elif event.kind == ThreadEventKind.RED_FLAG:

@@ -203,6 +203,10 @@ def queue_claim(*, actor: Actor, thread_id: int) -> dict[str, Any]:
     with transaction.atomic():
         thread = thread_for_claim(actor, thread_id)
         coach = CoachProfile.objects.select_for_update().get(user_id=actor.id)
+        if coach.status == CoachStatus.OFFLINE:
+            # Offline sends her threads back to the queue; one she claimed would sit
+            # with a coach nobody expects to answer.
+            raise conflict("you are offline: go online or away to claim a thread")
         load = selectors.coach_load(actor.id)
         if load >= coach.capacity:
             raise conflict(f"you are at capacity ({load} of {coach.capacity})")

@@ -1,9 +1,12 @@
 """Triage of a member's message, inside the transaction that stores it.
 
 Rules only add tags, never remove one, and never re-add a tag a person removed
-from this thread. A red flag makes the thread urgent, posts the safety notice to
-the member at once (whether or not a coach is online), alerts supervisors and
-the assigned coach, and is recorded for review.
+from this thread, except `red-flag`: a new message with a warning sign is new
+evidence, whatever was judged of an earlier one. A red flag makes the thread
+urgent, posts the safety notice to the member at once (whether or not a coach is
+online), alerts supervisors and the assigned coach, and is recorded for review.
+A red flag belongs to its episode: a resolved thread that reopens starts without
+the rules' red flag (:func:`red_flag_clear`).
 """
 
 from __future__ import annotations
@@ -34,14 +37,22 @@ from routing.triage import triage_text
 SAFETY_NOTICE_INTERVAL = datetime.timedelta(minutes=10)
 
 
-def safety_notice_text() -> str:
+RED_FLAG = "red-flag"
+
+
+def safety_notice_text(*, coach_assigned: bool) -> str:
     number = settings.CHAT_EMERGENCY_NUMBER
+    alerted = (
+        "your coach and a supervisor have been alerted and will check in with you here."
+        if coach_assigned
+        else "a supervisor has been alerted, and your thread goes to the front of the "
+        "queue for the next free coach."
+    )
     return (
         "What you describe can be a sign that needs medical care now. Please call your "
         "midwife, doctor or maternity unit right away. If it is an emergency, or you feel "
         f"you might harm yourself or your baby, call {number} now. Our coaches are not "
-        "clinicians, but a coach and a supervisor have been alerted and will check in "
-        "with you here."
+        f"clinicians, but {alerted}"
     )
 
 
@@ -68,7 +79,7 @@ def triage_message(thread: Thread, *, text: str) -> TriageOutcome:
                 "data__tag", flat=True
             )
         )
-        new -= removed_by_people
+        new -= removed_by_people - {RED_FLAG}
     for tag in Tag.objects.filter(slug__in=new, active=True):
         ThreadTag.objects.create(thread=thread, tag=tag, source=TagSource.RULE)
         ThreadEvent.objects.create(
@@ -83,12 +94,40 @@ def triage_message(thread: Thread, *, text: str) -> TriageOutcome:
         kind=ThreadEventKind.RED_FLAG,
         data={"reasons": reasons, "seq": thread.last_seq},
     )
-    recent_notice = thread.messages.filter(
-        event=SystemEvent.SAFETY, created_at__gte=timezone.now() - SAFETY_NOTICE_INTERVAL
-    ).exists()
+    # A notice a few minutes ago is enough while the thread is still flagged; once a
+    # person has judged the flag away, a new warning sign gets its own notice.
+    recent_notice = RED_FLAG in present and (
+        thread.messages.filter(
+            event=SystemEvent.SAFETY, created_at__gte=timezone.now() - SAFETY_NOTICE_INTERVAL
+        ).exists()
+    )
     if not recent_notice:
-        system_message_post(thread, text=safety_notice_text(), event=SystemEvent.SAFETY)
+        system_message_post(
+            thread,
+            text=safety_notice_text(coach_assigned=thread.coach_id is not None),
+            event=SystemEvent.SAFETY,
+        )
     return TriageOutcome(changed=True, red_flag_reason=", ".join(reasons))
+
+
+def red_flag_clear(thread: Thread) -> None:
+    """Drop the rules' red flag from a locked, resolved thread the member writes in again.
+
+    The episode it belonged to was handled and resolved; left in place, it made the
+    reopened thread urgent, jump the queue and alert its next coach with the old
+    reason. Her new message is triaged afresh after this. A red flag a person added
+    stays, as every tag a person added does. The caller saves the priority.
+    """
+    removed, _ = ThreadTag.objects.filter(
+        thread=thread, tag__slug=RED_FLAG, source=TagSource.RULE
+    ).delete()
+    if removed:
+        ThreadEvent.objects.create(
+            thread=thread,
+            kind=ThreadEventKind.TAG_REMOVED,
+            data={"tag": RED_FLAG, "source": "reopen"},
+        )
+        priority_apply(thread, actor_id=None)
 
 
 def red_flag_alert(thread: Thread, *, reason: str, supervisors: bool = True) -> None:

@@ -1,4 +1,9 @@
-"""Flagging threads whose member has waited CHAT_UNANSWERED_SECONDS for a coach's reply."""
+"""Flagging threads whose member has waited CHAT_UNANSWERED_SECONDS for a coach's reply.
+
+The wait counts from her unanswered message, but never from before the thread's
+latest assignment: a thread that waited in the queue, or was just transferred, was
+flagged a second after its new coach got it, before she could have answered.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from chat.models import Thread, ThreadEvent, ThreadEventKind, ThreadStatus
 _OVERDUE = (
     f"SELECT id FROM {Thread._meta.db_table} "  # noqa: S608
     f"WHERE status = '{ThreadStatus.ACTIVE.value}' AND NOT unanswered "
-    "AND awaiting_reply_since <= %s LIMIT 100"
+    "AND awaiting_reply_since <= %s AND assigned_at <= %s LIMIT 100"
 )
 
 
@@ -23,12 +28,16 @@ def unanswered_flag() -> int:
     """Flag overdue active threads (once each); returns how many were flagged."""
     cutoff = timezone.now() - datetime.timedelta(seconds=settings.CHAT_UNANSWERED_SECONDS)
     overdue = Thread.objects.filter(
-        status=ThreadStatus.ACTIVE, unanswered=False, awaiting_reply_since__lte=cutoff
+        status=ThreadStatus.ACTIVE,
+        unanswered=False,
+        awaiting_reply_since__lte=cutoff,
+        assigned_at__lte=cutoff,
     )
     # Every second in every process, and almost always finding none: plain SQL (the
     # conditions of `overdue`, which re-reads each one under its lock), as compiling
     # the queryset cost more than running it (docs/benchmarks.md).
-    thread_ids = prepared.values(_OVERDUE, [connection.ops.adapt_datetimefield_value(cutoff)])
+    at = connection.ops.adapt_datetimefield_value(cutoff)
+    thread_ids = prepared.values(_OVERDUE, [at, at])
     flagged = 0
     for thread_id in thread_ids:
         with transaction.atomic():

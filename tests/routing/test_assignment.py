@@ -201,7 +201,10 @@ async def test_claim_conflicts_when_taken_or_at_capacity():
     member1, member2 = await amake_member(), await amake_member()
     queued1 = await amake_thread(member1, status=ThreadStatus.QUEUED)
     queued2 = await amake_thread(member2, status=ThreadStatus.QUEUED)
-    k, m = await connect(kelly), await connect(maria)  # both offline: nothing auto-assigned
+    k, m = await connect(kelly), await connect(maria)
+    # Away: she takes no thread by herself, so nothing is auto-assigned, but she may claim.
+    for socket in (k, m):
+        await socket.request({"type": "presence.set", "status": "away"}, "presence")
     claimed = await k.request({"type": "queue.claim", "thread": queued1.pk}, "thread")
     assert claimed["thread"]["coach"]["id"] == kelly.pk
     taken = await m.error({"type": "queue.claim", "thread": queued1.pk})
@@ -214,6 +217,19 @@ async def test_claim_conflicts_when_taken_or_at_capacity():
     assert history == [(queued1.pk, kelly.pk, "claim")]
     await k.close()
     await m.close()
+
+
+async def test_an_offline_coach_cannot_claim():
+    # Offline hands a coach's threads back to the queue; one she claimed would sit with
+    # a coach nobody expects to answer.
+    coach = await amake_coach(capacity=3)
+    queued = await amake_thread(await amake_member(), status=ThreadStatus.QUEUED)
+    console = await connect(coach)
+    assert console.hello["presence"] == "offline"
+    refused = await console.error({"type": "queue.claim", "thread": queued.pk})
+    assert refused["code"] == "conflict" and "offline" in refused["message"]
+    assert await holder(queued.pk) is None
+    await console.close()
 
 
 async def test_a_member_writing_into_her_resolved_thread_reopens_it_to_her_last_coach():

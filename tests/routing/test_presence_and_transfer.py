@@ -35,11 +35,14 @@ def profile(coach):
 async def test_chosen_status_persists_across_connections():
     coach = await amake_coach()
     console = await connect(coach)
-    assert (await console.expect("presence"))["status"] == "offline"
+    assert console.hello["presence"] == "offline"
     await console.request({"type": "presence.set", "status": "away"}, "presence")
     await console.close()
     console = await connect(coach)
-    assert (await console.expect("presence"))["status"] == "away"
+    assert console.hello["presence"] == "away"
+    # hello, then queue: `presence` answers presence.set only (PROTOCOL.md).
+    assert (await console.receive())["type"] == "queue"
+    await console.nothing("presence")
     await console.close()
 
 
@@ -344,8 +347,9 @@ async def test_unanswered_threads_are_flagged_to_the_coach_and_supervisors():
     member = await amake_member()
     phone, thread_id = await first_message(member, "hello?")
     await phone.expect_thread(status="active")
+    long_ago = timezone.now() - datetime.timedelta(seconds=301)
     await database_sync_to_async(Thread.objects.filter(pk=thread_id).update)(
-        awaiting_reply_since=timezone.now() - datetime.timedelta(seconds=301)
+        awaiting_reply_since=long_ago, assigned_at=long_ago
     )
     with override_settings(CHAT_UNANSWERED_SECONDS=300):
         assert await database_sync_to_async(unanswered_flag)() == 1
@@ -469,4 +473,94 @@ async def test_thread_objects_say_how_far_each_side_has_read():
     (listed,) = phone.hello["threads"]
     assert listed["read"] == {"member": 0, "coach": 3}
     for socket in (console, phone):
+        await socket.close()
+
+
+async def test_the_unanswered_clock_starts_no_earlier_than_the_assignment():
+    # She waited in the queue longer than the limit; her new coach must get the whole
+    # limit to answer before the thread is flagged, not a second.
+    member = await amake_member()
+    phone, thread_id = await first_message(member, "hello, anyone?")
+    await database_sync_to_async(Thread.objects.filter(pk=thread_id).update)(
+        awaiting_reply_since=timezone.now() - datetime.timedelta(seconds=400)
+    )
+    coach = await amake_coach()
+    console = await online(coach)
+    await console.expect_thread(id=thread_id, status="active")
+    with override_settings(CHAT_UNANSWERED_SECONDS=300):
+        assert await database_sync_to_async(unanswered_flag)() == 0
+        # ...until she has had the thread that long.
+        await database_sync_to_async(Thread.objects.filter(pk=thread_id).update)(
+            assigned_at=timezone.now() - datetime.timedelta(seconds=301)
+        )
+        assert await database_sync_to_async(unanswered_flag)() == 1
+    for socket in (phone, console):
+        await socket.close()
+
+
+async def safety_notices(thread_id):
+    return await database_sync_to_async(
+        lambda: list(
+            Message.objects.filter(thread_id=thread_id, event="safety").values_list(
+                "text", flat=True
+            )
+        )
+    )()
+
+
+async def test_a_new_red_flag_counts_even_after_a_person_removed_the_tag():
+    coach, supervisor = await amake_coach(), await amake_supervisor()
+    console = await online(coach)
+    floor = await connect(supervisor)
+    member = await amake_member()
+    phone, thread_id = await first_message(member, "I felt a bit dizzy standing up")
+    await floor.expect("alert")
+    await floor.request(
+        {"type": "thread.tag", "thread": thread_id, "remove": ["red-flag"]}, "thread"
+    )
+    assert len(await safety_notices(thread_id)) == 1
+    await write(phone, thread_id, "now I'm soaking through a pad every hour", client_id="rf2")
+    alert = await floor.expect("alert")
+    assert alert["thread"]["priority"] == "urgent" and "red-flag" in alert["thread"]["tags"]
+    # The staff judged the first flag away; she is told again for the new sign.
+    assert len(await safety_notices(thread_id)) == 2
+    for socket in (phone, console, floor):
+        await socket.close()
+
+
+async def test_a_reopened_thread_does_not_carry_the_old_red_flag():
+    coach = await amake_coach()
+    console = await online(coach)
+    member = await amake_member()
+    phone, thread_id = await first_message(member, "I have chest pain and can't breathe properly")
+    await console.expect("alert")
+    resolved = await console.request({"type": "thread.resolve", "thread": thread_id}, "thread")
+    await write(phone, thread_id, "all fine now, a question about running", client_id="back")
+    reopened = await console.expect_thread(id=thread_id, status="active")
+    while reopened["version"] < resolved["thread"]["version"]:
+        reopened = await console.expect_thread(id=thread_id, status="active")
+    assert reopened["priority"] == "normal" and "red-flag" not in reopened["tags"]
+    await console.nothing("alert")
+    # A new warning sign in the reopened thread is a red flag again.
+    await write(phone, thread_id, "actually the chest pain is back", client_id="again")
+    alert = await console.expect("alert")
+    assert alert["thread"]["priority"] == "urgent"
+    for socket in (phone, console):
+        await socket.close()
+
+
+async def test_the_safety_notice_does_not_promise_a_coach_who_is_not_there():
+    member = await amake_member()
+    phone, thread_id = await first_message(member, "I have a fever of 39 and the wound is oozing")
+    [text] = await safety_notices(thread_id)
+    assert "your coach" not in text and "a supervisor has been alerted" in text
+    coach = await amake_coach()
+    console = await online(coach)
+    await console.expect_thread(id=thread_id, status="active")
+    await database_sync_to_async(
+        Message.objects.filter(thread_id=thread_id, event="safety").update
+    )(created_at=timezone.now() - datetime.timedelta(hours=1))
+    await write(phone, thread_id, "and now chest pain too", client_id="cp")
+    assert "your coach and a supervisor have been alerted" in (await safety_notices(thread_id))[-1]
+    for socket in (phone, console):
         await socket.close()
