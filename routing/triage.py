@@ -31,9 +31,10 @@ them (``need* to pee but nothing``).
 Typos: a message word one edit (or swap) away from a rule word of 5+ letters
 matches it ("feaver", "bleading"), from a stem of 6+ letters also ("constipaited"),
 and from a 5-letter stem only before an ordinary ending ("feaverish"). The first
-letter must agree; a plural is not a typo; real English words near the rule words
-are never taken for typos ("fewer" is not "fever"; _REAL_WORDS below). A 4-letter
-stem (``leak*``) gets no typo matching: add the full word (``leaking``) too.
+letter must agree; a plural is not a typo ("shortnes" is no singular); real English
+words near the rule words are never taken for typos ("fewer" is not "fever";
+_REAL_WORDS below). A 4-letter stem (``leak*``) gets no typo matching: add the full
+word (``leaking``) too.
 
 Kinds and context
 -----------------
@@ -44,7 +45,8 @@ Kinds and context
 * A ``negatable`` rule's match is cancelled by its context:
   - a negation just before it ("no fever", "I don't have chest pain", "not
     bleeding heavily", "without any pain") or inside its gap ("sex isn't
-    painful"); "can't", "not sure", "don't want", "won't stop" are not negations;
+    painful"), never past a clause word the phrase names ("my calf isn't swollen
+    but it's red"); "can't", "not sure", "don't want", "won't stop" are not negations;
   - another person as the subject ("my baby has a fever", "my sister had chest
     pain") until the member speaks of herself again ("... and I ...");
   - the thing being over ("the dizziness has settled", "a fever last week but
@@ -135,9 +137,11 @@ _NOT_PAIRS = {
 FEVER_TEMP = "<fever-temp>"
 ANY_TEMP = "<temp>"
 _PLACEHOLDERS = frozenset({FEVER_TEMP, ANY_TEMP})
+# With the usual misspellings of "temperature": a cue is matched exactly, no typos.
 _TEMP_CUES = frozenset(
-    {"temp", "temps", "temperature", "temperatures", "thermometer", "fever", "reading"}
-)
+    {"temp", "temps", "temperature", "temperatures", "thermometer", "fever", "reading",
+     "temprature", "tempreture", "temperture", "tempature", "tempurature", "temperatue"}
+)  # fmt: skip
 _NOT_TEMP_UNITS = frozenset(
     {"weeks", "week", "days", "kg", "lbs", "lb", "years", "months", "hours", "mins",
      "minutes", "cm", "ml", "oz", "percent", "pounds", "kilos", "miles", "km"}
@@ -433,8 +437,9 @@ def _one_edit(a: str, b: str) -> bool:
 
 def _plural(a: str, b: str) -> bool:
     """A singular and its plural are different words, not a typo of each other
-    ("exercises" is not the rule's "exercise")."""
-    return a + "s" == b or b + "s" == a
+    ("exercises" is not the rule's "exercise"). A word ending in "ss" is no plural:
+    "shortnes" is "shortness" with an "s" dropped."""
+    return (a + "s" == b and not b.endswith("ss")) or (b + "s" == a and not a.endswith("ss"))
 
 
 class _Vocabulary:
@@ -678,7 +683,10 @@ class _Context:
                 return True
             inside_gap = hit.start < cue.start < hit.end and cue.start not in hit.atoms
             if inside_gap:
-                following = [a for a in hit.atoms if a >= cue.end]
+                # A phrase may name a clause word ("calf ... but it ... red"); the
+                # negation before it stays in its clause: "my calf isn't swollen but
+                # it's red" keeps the red calf.
+                following = [a for a in hit.atoms if a >= cue.end and self.tokens[a] not in _BREAKS]
                 if following and self._negation_reaches(cue, following[0]):
                     return True
         return False

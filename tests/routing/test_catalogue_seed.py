@@ -3,7 +3,10 @@ the data migration seeds, so triage is tested against what production holds."""
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps
 
 from routing.models import Tag, TriageRule
 from tests.support.catalogue import ensure_catalogue
@@ -25,4 +28,19 @@ def test_the_restored_catalogue_is_the_migrated_one():
     Tag.objects.all().delete()
     ensure_catalogue()
 
+    assert catalogue() == migrated
+
+
+def test_the_audit_rules_migration_is_idempotent_and_reversible():
+    audit = importlib.import_module("routing.migrations.0004_audit_phrasings")
+    migrated = catalogue()
+    added = {(slug, phrase, kind, negatable) for slug, phrase, kind, negatable in audit.rule_rows()}
+    assert added <= migrated[1]
+
+    audit.seed(apps, None)
+    assert catalogue() == migrated
+
+    audit.unseed(apps, None)
+    assert catalogue()[1] == migrated[1] - added
+    audit.seed(apps, None)
     assert catalogue() == migrated

@@ -111,6 +111,125 @@ def test_idioms_about_dying_are_not_red_flags():
     assert not red("dying to get back to the gym")
 
 
+# ------------------------------------------------- red flags, as members type them
+# One test a list (not a parametrized case a message): each test recompiles the
+# catalogue, and a list shows every miss at once.
+
+
+def test_everyday_phrasings_of_warning_signs_are_red_flags():
+    texts = [
+        "im bleeding a lot and passing clots",
+        "not sure if its normal but im bleeding a lot and passing clots",
+        "the pads are full within the hour",
+        "fevr since last night",
+        "tempreture of 39",
+        "feel like i might pass out",
+        "the room is spinning",
+        "vision went blurry",
+        "lost vision in one eye for a few minutes",
+        "face and hands really puffy",
+        "heart pounding out of my chest",
+        "heart rate is like 140 sitting still",
+        "can't catch my breath",
+        "my breathing is really laboured",
+        "worst headache of my life",
+        "headache for 3 days that painkillers arent touching",
+        "really bad pain in my stomach",
+        "awful tummy pain",
+        "the pain in my tummy is getting worse and worse",
+        "so exhausted i can't function",
+        "too tired to get out of bed, can barely move",
+        "can't pee at all since this morning",
+        "havent had a wee since this morning",
+        "wound is oozing",
+        "my wound is opening up",
+        "my scar is hot",
+    ]
+    assert [text for text in texts if not red(text)] == []
+
+
+def test_thoughts_of_harming_herself_or_the_baby_are_red_flags():
+    texts = [
+        "sometimes think about ending it",
+        "don't want to be here anymore",
+        "baby would be better off without me",
+        "scary thoughts about the baby getting hurt by me",
+        "i had a thought about throwing the baby",
+        "keep imagining dropping the baby down the stairs",
+        "i wanted to throw him against the wall",
+        "i dont trust myself with the baby",
+        "i'd rather be dead than feel like this",
+    ]
+    assert [t for t in texts if not tags(t) >= {"red-flag", "postpartum-mood"}] == []
+
+
+def test_other_meanings_of_self_harm_words_are_not_red_flags():
+    texts = [
+        "i want to end things with my boyfriend",
+        "im ending it with the breastfeeding, switching to formula",
+        "i dont want to wake up the baby",
+        "scary thoughts about something happening to the baby",
+        "i thought about dropping her off at nursery early",
+        "i think ill end it there for today, thanks",
+    ]
+    assert [text for text in texts if red(text)] == []
+
+
+def test_slips_in_short_warning_words_are_red_flags():
+    # A 4-letter word gets no typo matching (too many real-word neighbours), so the
+    # common slips are rule words; "shortnes" is a typo, not the singular of "shortness".
+    texts = ["chest pian", "my hart is racing", "sever headache", "shortnes of breath"]
+    assert [text for text in texts if not red(text)] == []
+
+
+def test_severe_belly_pain_is_a_red_flag_but_a_mild_or_sore_one_is_not():
+    # An intensifier ("really", "so") is what makes "hurts" severe.
+    assert red("stomach really hurts")
+    assert red("my belly hurts so much")
+    assert not red("my tummy hurts a bit after eating")
+    assert not red("slight stomach ache")
+    assert not red("my stomach muscles really hurt after crunches")
+    assert not red("my husband has really bad stomach pain")
+
+
+def test_a_negation_does_not_reach_past_but_into_the_next_clause():
+    assert red("my calf isn't swollen but it's red and really painful")
+    assert red("my calf isnt swollen but its red and really painful")
+    assert not red("my calf isn't swollen or red, just achy")
+    assert not red("my calf isn't swollen but it's not red either")
+    assert not red("my legs are tired but my face is red from crying")
+
+
+def test_numbness_down_there_is_a_red_flag_not_a_mood():
+    result = tags("i feel numb down there")
+    assert "red-flag" in result
+    assert "postpartum-mood" not in result
+    assert tags("i feel numb, like nothing matters") == {"postpartum-mood"}
+    assert "red-flag" not in tags("my c section scar is numb")
+
+
+def test_losing_bladder_control_is_leaking():
+    assert tags("cant control my bladder") == {"leaking"}
+    assert "leaking" not in tags("i can control my bladder much better now")
+    assert "leaking" not in tags("my episiotomy feels hot and is leaking stuff")
+
+
+def test_negated_mild_or_someone_elses_signs_are_not_red_flags():
+    texts = [
+        "no fever",
+        "not bleeding much now",
+        "not bleeding a lot now, just spotting",
+        "my baby has a temp",
+        "my baby's heart rate is 140",
+        "nipples bleeding so bad",
+        "no pain in my stomach anymore",
+        "i havent fainted again since",
+        "headache is gone, didnt need painkillers",
+        "im so tired i cant stand it anymore",
+    ]
+    assert [text for text in texts if red(text)] == []
+
+
 # ---------------------------------------------------------------------- context
 
 

@@ -9,12 +9,24 @@ from django.db import transaction
 from routing.models import Tag, TriageRule
 
 _seed = importlib.import_module("routing.migrations.0002_seed_catalogue")
+# Later data migrations that add rules, in migration order.
+_rule_migrations = [importlib.import_module("routing.migrations.0004_audit_phrasings")]
+
+
+def _rule_rows() -> list[tuple[str, str, str, bool]]:
+    """Every seeded rule; a later migration's row for the same phrase wins, as its
+    update_or_create does."""
+    rows = {}
+    for module in (_seed, *_rule_migrations):
+        for slug, phrase, kind, negatable in module.rule_rows():
+            rows[slug, phrase, kind] = negatable
+    return [(slug, phrase, kind, negatable) for (slug, phrase, kind), negatable in rows.items()]
 
 
 def ensure_catalogue() -> None:
-    """Restore what the catalogue's data migration stores, if a flush emptied it.
+    """Restore what the catalogue's data migrations store, if a flush emptied it.
 
-    The same rows (the migration's own TAGS and rule_rows()), inserted in bulk: the
+    The same rows (the migrations' own TAGS and rule_rows()), inserted in bulk: the
     migration's idempotent statement a row took ~3 s a test on PostgreSQL, most of
     the PostgreSQL pass's time.
     """
@@ -28,5 +40,5 @@ def ensure_catalogue() -> None:
         tag_ids = dict(Tag.objects.values_list("slug", "pk"))
         TriageRule.objects.bulk_create(
             TriageRule(tag_id=tag_ids[slug], phrase=phrase, kind=kind, negatable=negatable)
-            for slug, phrase, kind, negatable in _seed.rule_rows()
+            for slug, phrase, kind, negatable in _rule_rows()
         )
