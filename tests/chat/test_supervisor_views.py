@@ -178,6 +178,20 @@ def test_a_bad_filter_value_lists_nothing_rather_than_everything(client, thread)
     response = client.get(reverse("chat:access"), {"thread": "not-a-number"})
     assert response.status_code == 200
     assert response.context["page"] is None
+    page = response.content.decode()
+    assert "Enter a whole number." in page
+    assert "No access records match." not in page
+
+
+def test_a_filter_nobody_matches_says_so(client, thread):
+    supervisor = make_supervisor()
+    transcript_access_record(
+        user_id=supervisor.pk, role="supervisor", thread_id=thread.pk, action="view"
+    )
+    client.force_login(supervisor)
+    page = client.get(reverse("chat:access"), {"action": "export"}).content.decode()
+    assert ">0 records</p>" in page
+    assert "No access records match." in page
 
 
 # --- nobody changes the audit trail ---------------------------------------------------------

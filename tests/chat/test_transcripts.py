@@ -134,6 +134,21 @@ def test_a_start_after_the_end_is_an_error_not_an_empty_list(client):
     assert response.context["page"] is None
 
 
+def test_a_search_nobody_matches_says_so(client):
+    member = make_member("Dana")
+    converse(member, (member, "I leak when I run"))
+    page = client.get(reverse("chat:transcripts"), {"words": "trampoline"}).content.decode()
+    assert ">0 threads</p>" in page
+    assert "No thread matches these filters." in page
+
+
+def test_a_refused_filter_shows_its_error_and_no_empty_result(client):
+    page = client.get(reverse("chat:transcripts"), {"created_from": "soon"}).content.decode()
+    assert "Enter a valid date." in page
+    assert "0 threads" not in page
+    assert "No thread matches these filters." not in page
+
+
 def test_words_find_a_thread_by_a_word_in_any_message_and_not_others(client):
     kelly = away_coach("Kelly")
     dana, priya = make_member("Dana"), make_member("Priya")

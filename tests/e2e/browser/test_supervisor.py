@@ -168,6 +168,7 @@ def test_a_supervisor_finds_reads_and_exports_a_transcript(new_page, daphne_serv
     expect(table.nth(2)).to_contain_text("view")
     expect(table.nth(2)).to_contain_text(supervisor.username)
     expect(table.nth(2).get_by_role("link", name=f"Thread {wanted}")).to_be_visible()
+    screenshot(page, "supervisor-access-desktop")
 
     # The same pages on a phone.
     page.set_viewport_size(PHONE)
