@@ -92,9 +92,11 @@ RULES = {
             "calf/calves/leg/legs ... but it/they/they're ... red/hot/warm/painful/sore/tender/"
             "throbbing/swollen",
             # severe belly pain
-            "bad/awful/terrible/horrible/horrendous/worst/intense/unbearable/excruciating/severe/"
-            "sever/extreme/crippling/agonising/agonizing ... pain/pains/cramp*/ache/aches ... "
-            "stomach/tummy/belly/abdomen/abdominal/womb/uterus",
+            # Two rules: a phrase is at most 200 characters (TriageRule.phrase).
+            "bad/awful/terrible/horrible/horrendous/worst/intense/unbearable ... "
+            "pain/pains/cramp*/ache/aches ... stomach/tummy/belly/abdomen/abdominal/womb/uterus",
+            "excruciating/severe/sever/extreme/crippling/agonising/agonizing ... "
+            "pain/pains/cramp*/ache/aches ... stomach/tummy/belly/abdomen/abdominal/womb/uterus",
             "bad/awful/terrible/horrible/horrendous/worst/intense/unbearable/crippling/sever "
             "stomach/tummy/belly/abdominal/abdomen pain/pains/cramp*/ache/aches",
             "stomach/tummy/belly/abdomen ... agony",

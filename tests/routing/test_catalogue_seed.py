@@ -44,3 +44,14 @@ def test_the_audit_rules_migration_is_idempotent_and_reversible():
     assert catalogue()[1] == migrated[1] - added
     audit.seed(apps, None)
     assert catalogue() == migrated
+
+
+def test_every_seeded_phrase_fits_its_column():
+    # SQLite stores a longer phrase without a word; PostgreSQL refused the migration.
+    limit = TriageRule._meta.get_field("phrase").max_length
+    too_long = [
+        phrase
+        for phrase in TriageRule.objects.values_list("phrase", flat=True)
+        if len(phrase) > limit
+    ]
+    assert not too_long
