@@ -523,6 +523,8 @@ async def test_someone_elses_thread_answers_exactly_like_a_missing_one(status, i
 async def test_a_coach_claims_only_what_is_queued():
     owner, holder, other = await amake_member(), await amake_coach(), await amake_coach()
     socket = await connect(other)
+    # Away: she takes nothing by herself, and may claim (an offline coach may not).
+    await socket.request({"type": "presence.set", "status": "away"}, "presence")
     for status, code in (("new", "not_found"), ("active", "conflict"), ("resolved", "conflict")):
         thread = await amake_thread(
             await amake_member(), coach=holder if status != "new" else None, status=status

@@ -74,7 +74,7 @@ def assert_within_limits(request: Request) -> None:
     """A parsed frame keeps every limit docs/protocol.md states."""
     assert request.type in PARSERS
     assert request.ref is None or (
-        isinstance(request.ref, str) and 0 < len(request.ref) <= MAX_REF_CHARS
+        isinstance(request.ref, str) and len(request.ref) <= MAX_REF_CHARS
     )
     fields = request.fields
     json.dumps(fields)  # plain data only
@@ -120,7 +120,7 @@ def parse_outcome(text: str) -> Request | ChatError:
         assert_within_limits(request)
         return request
     assert outcome.code.value in PARSE_ERRORS, outcome.code
-    assert outcome.ref is None or 0 < len(outcome.ref) <= MAX_REF_CHARS
+    assert outcome.ref is None or len(outcome.ref) <= MAX_REF_CHARS
     return outcome
 
 
@@ -130,7 +130,7 @@ def test_parse_frame_on_frame_shaped_objects(frame):
     outcome = parse_outcome(dumps(frame))
     if isinstance(outcome, ChatError) and isinstance(frame.get("ref"), str):
         ref = frame["ref"]
-        if 0 < len(ref) <= MAX_REF_CHARS and outcome.code.value != "too_large":
+        if len(ref) <= MAX_REF_CHARS and outcome.code.value != "too_large":
             assert outcome.ref == ref  # the error can be matched to its request
 
 

@@ -119,22 +119,20 @@ async def test_a_frame_over_one_mib_closes_the_socket_with_1009(daphne_factory, 
     cookie = await asyncio.to_thread(login, server.url, member.username, PASSWORD)
     too_big = '{"type":"thread.open","pad":"' + "x" * (1024 * 1024) + '"}'
 
-    one_frame = await LiveSocket.connect(server.url, cookie)
-    await one_frame.expect("hello")
-    await one_frame.connection.send(too_big)
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await one_frame.next()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    async def close_code_after_sending(message: str | list[str]) -> int | None:
+        """The code of the close frame the server answers with (None: no close frame)."""
+        socket = await LiveSocket.connect(server.url, cookie)
+        await socket.expect("hello")
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await socket.connection.send(message)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket.next()
+        return closed.value.rcvd.code if closed.value.rcvd else None
 
+    assert await close_code_after_sending(too_big) == 1009
     # The same message in 64 KiB fragments: each frame is small, the message is not.
-    fragments = await LiveSocket.connect(server.url, cookie)
-    await fragments.expect("hello")
     pieces = [too_big[start : start + 65536] for start in range(0, len(too_big), 65536)]
-    with contextlib.suppress(websockets.ConnectionClosed):
-        await fragments.connection.send(pieces)
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await fragments.next()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    assert await close_code_after_sending(pieces) == 1009
 
     # The process serves on: a new socket of hers opens and is answered.
     again = await LiveSocket.connect(server.url, cookie)
