@@ -199,7 +199,9 @@ def _store(*, actor: Actor, thread_id: int, client_id: str, text: str) -> tuple[
     if not _write(message, thread, actor):
         # A retry: the first send with this client_id is the answer, and the
         # transaction has changed nothing.
-        return _existing(actor, thread_id, client_id), False
+        retry = _retry(actor, thread_id, client_id)
+        assert retry is not None, "the insert met this row under the thread's lock"
+        return retry, False
     thread.last_seq = message.seq
     recipients = message_recipients(thread)
     send_on_commit(message_events(recipients, message_object(message, actor.person())))
@@ -287,13 +289,6 @@ def _check_can_reopen(thread: Thread) -> None:
         .exists()
     ):
         raise conflict("you have another open thread; write there")
-
-
-def _existing(actor: Actor, thread_id: int, client_id: str) -> SendResult:
-    retry = _retry(actor, thread_id, client_id)
-    if retry is None:
-        raise Message.DoesNotExist  # _write saw the row: it cannot be gone
-    return retry
 
 
 def _retry(actor: Actor, thread_id: int, client_id: str) -> SendResult | None:

@@ -40,7 +40,12 @@ async def test_chosen_status_persists_across_connections():
     await console.close()
     console = await connect(coach)
     assert console.hello["presence"] == "away"
-    # hello, then queue: `presence` answers presence.set only (PROTOCOL.md).
+    await console.close()
+
+
+async def test_a_coach_gets_hello_then_queue_and_no_presence_she_did_not_ask_for():
+    # PROTOCOL.md: coaches get hello, then a queue frame; `presence` answers presence.set.
+    console = await connect(await amake_coach())
     assert (await console.receive())["type"] == "queue"
     await console.nothing("presence")
     await console.close()
