@@ -205,5 +205,9 @@ LOGGING = {
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # Django logs every SQL statement with its parameters at DEBUG when DEBUG=1:
+        # message bodies, which never go into logs. Its "django" logger stops at INFO
+        # by default; this keeps it so if someone turns that logger up.
+        "django.db.backends": {"level": "INFO"},
     },
 }

@@ -1,9 +1,14 @@
-"""Log filters: the layer's teardown noise goes, real errors stay."""
+"""Log filters: the layer's teardown noise goes, real errors stay; SQL and its values never
+reach the log."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from config.logging import LayerTeardownNoise
 
@@ -24,3 +29,34 @@ def test_other_errors_pass():
     real = record("Unexpected exception while cleaning-up channel:", ConnectionError("down"))
     assert LayerTeardownNoise().filter(real) is True
     assert LayerTeardownNoise().filter(record("Unexpected exception in receive task", None))
+
+
+def test_sql_with_its_parameters_is_never_logged_even_at_debug(tmp_path):
+    # LOG_LEVEL=DEBUG with DEBUG=1: Django would log each statement with its values,
+    # a member's message among them.
+    probe = (
+        "import django, logging; django.setup();"
+        "from django.db import connection;"
+        "cursor = connection.cursor();"
+        "cursor.execute('SELECT %s', ['a secret body']);"
+        "print('done')"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
+    env.pop("REDIS_URL", None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="1",
+        LOG_LEVEL="DEBUG",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'log.sqlite3'}",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "done" in result.stdout
+    assert "a secret body" not in result.stdout + result.stderr
