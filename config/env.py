@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
@@ -223,7 +223,7 @@ def channel_layers_config(
     raise ConfigError(f"CHANNEL_LAYER={layer!r} is not one of: pubsub, core")
 
 
-def _split(url: str, what: str) -> Any:
+def _split(url: str, what: str) -> SplitResult:
     """``urlsplit``, whose ValueError ("Invalid IPv6 URL") would otherwise be a traceback."""
     try:
         return urlsplit(url)
