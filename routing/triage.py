@@ -894,3 +894,8 @@ catalogue = _Catalogue()
 def triage_text(text: str) -> TriageResult:
     """Tags for a member's message."""
     return catalogue.compiled().triage(text)
+
+
+def red_flag_slugs() -> frozenset[str]:
+    """The tags the catalogue marks as red flags (Tag.is_red_flag), as triage uses them."""
+    return catalogue.compiled().red_flags

@@ -1,12 +1,12 @@
 """Triage of a member's message, inside the transaction that stores it.
 
 Rules only add tags, never remove one, and never re-add a tag a person removed
-from this thread, except `red-flag`: a new message with a warning sign is new
-evidence, whatever was judged of an earlier one. A red flag makes the thread
-urgent, posts the safety notice to the member at once (whether or not a coach is
-online), alerts supervisors and the assigned coach, and is recorded for review.
-A red flag belongs to its episode: a resolved thread that reopens starts without
-the rules' red flag (:func:`red_flag_clear`).
+from this thread, except a red flag (a tag the catalogue marks so): a new message
+with a warning sign is new evidence, whatever was judged of an earlier one. A red
+flag makes the thread urgent, posts the safety notice to the member at once
+(whether or not a coach is online), alerts supervisors and the assigned coach,
+and is recorded for review. A red flag belongs to its episode: a resolved thread
+that reopens starts without the rules' red flags (:func:`red_flag_clear`).
 """
 
 from __future__ import annotations
@@ -30,14 +30,11 @@ from chat.models import (
 )
 from routing.actions.tags import priority_apply
 from routing.models import Tag
-from routing.triage import triage_text
+from routing.triage import red_flag_slugs, triage_text
 
 # A member in trouble often writes several messages in a row: one notice is
 # enough for a while, but every red-flag message alerts the staff again.
 SAFETY_NOTICE_INTERVAL = datetime.timedelta(minutes=10)
-
-
-RED_FLAG = "red-flag"
 
 
 def safety_notice_text(*, coach_assigned: bool) -> str:
@@ -72,6 +69,7 @@ def triage_message(thread: Thread, *, text: str) -> TriageOutcome:
     if not result.tags:
         return TriageOutcome(changed=False)
     present = set(thread.thread_tags.values_list("tag__slug", flat=True))
+    red_flags = red_flag_slugs()
     new = result.tags - present
     if new:
         removed_by_people = set(
@@ -79,7 +77,7 @@ def triage_message(thread: Thread, *, text: str) -> TriageOutcome:
                 "data__tag", flat=True
             )
         )
-        new -= removed_by_people - {RED_FLAG}
+        new -= removed_by_people - red_flags
     for tag in Tag.objects.filter(slug__in=new, active=True):
         ThreadTag.objects.create(thread=thread, tag=tag, source=TagSource.RULE)
         ThreadEvent.objects.create(
@@ -96,7 +94,7 @@ def triage_message(thread: Thread, *, text: str) -> TriageOutcome:
     )
     # A notice a few minutes ago is enough while the thread is still flagged; once a
     # person has judged the flag away, a new warning sign gets its own notice.
-    recent_notice = RED_FLAG in present and (
+    recent_notice = bool(present & red_flags) and (
         thread.messages.filter(
             event=SystemEvent.SAFETY, created_at__gte=timezone.now() - SAFETY_NOTICE_INTERVAL
         ).exists()
@@ -118,16 +116,18 @@ def red_flag_clear(thread: Thread) -> None:
     reason. Her new message is triaged afresh after this. A red flag a person added
     stays, as every tag a person added does. The caller saves the priority.
     """
-    removed, _ = ThreadTag.objects.filter(
-        thread=thread, tag__slug=RED_FLAG, source=TagSource.RULE
-    ).delete()
-    if removed:
-        ThreadEvent.objects.create(
-            thread=thread,
-            kind=ThreadEventKind.TAG_REMOVED,
-            data={"tag": RED_FLAG, "source": "reopen"},
+    flags = ThreadTag.objects.filter(thread=thread, tag__is_red_flag=True, source=TagSource.RULE)
+    slugs = list(flags.values_list("tag__slug", flat=True))
+    if not slugs:
+        return
+    flags.delete()
+    ThreadEvent.objects.bulk_create(
+        ThreadEvent(
+            thread=thread, kind=ThreadEventKind.TAG_REMOVED, data={"tag": slug, "source": "reopen"}
         )
-        priority_apply(thread, actor_id=None)
+        for slug in slugs
+    )
+    priority_apply(thread, actor_id=None)
 
 
 def red_flag_alert(thread: Thread, *, reason: str, supervisors: bool = True) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from config.env import (
     env_int,
     env_log_level,
 )
+from tests.support.processes import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,36 +123,14 @@ def test_booleans_and_numbers():
         env_int({"N": "ten"}, "N", 1)
 
 
-def _clean_env(**env: str) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "ALLOWED_HOSTS"):
-        clean.pop(name, None)
-    clean.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    clean.update(env)
-    return clean
-
-
 def _manage_check(**env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=_clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python("manage.py", "check", **env)
 
 
 def _plain_daphne(**env: str) -> subprocess.CompletedProcess:
     # How outside load generators start it: daphne imports config.asgi, which loads settings.
-    return subprocess.run(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "1", "config.asgi:application"],
-        cwd=ROOT,
-        env=_clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    address = ("-b", "127.0.0.1", "-p", "1")
+    return run_python("-m", "daphne", *address, "config.asgi:application", **env)
 
 
 BAD_CONFIGURATIONS = [

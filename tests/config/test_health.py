@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from channels.layers import channel_layers
@@ -14,6 +10,7 @@ from channels.testing import HttpCommunicator
 from django.test import override_settings
 
 from config.asgi import application
+from tests.support.processes import run_python
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,20 +101,12 @@ def test_readyz_names_a_database_that_was_never_migrated(tmp_path):
         "from config.health import readiness;"
         "print(json.dumps(asyncio.run(readiness())))"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
-    env.pop("REDIS_URL", None)
-    env.update(
+    result = run_python(
+        "-c",
+        probe,
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=f"sqlite:///{tmp_path / 'new.sqlite3'}",
         CHAT_BACKGROUND_WORK="0",
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     status, report = json.loads(result.stdout)

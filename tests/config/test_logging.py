@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from config.logging import LayerTeardownNoise
+from tests.support.processes import run_python
 
 
 def record(message: str, error: BaseException | None) -> logging.LogRecord:
@@ -41,21 +38,13 @@ def test_sql_with_its_parameters_is_never_logged_even_at_debug(tmp_path):
         "cursor.execute('SELECT %s', ['a secret body']);"
         "print('done')"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
-    env.pop("REDIS_URL", None)
-    env.update(
+    result = run_python(
+        "-c",
+        probe,
         DJANGO_SETTINGS_MODULE="config.settings",
         DEBUG="1",
         LOG_LEVEL="DEBUG",
         DATABASE_URL=f"sqlite:///{tmp_path / 'log.sqlite3'}",
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "done" in result.stdout

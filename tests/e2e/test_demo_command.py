@@ -4,18 +4,15 @@ configured, a database that does not exist yet, then a login as each kind of use
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import free_port, wait_healthy
 from tests.support.live_client import LiveSocket, login
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import ROOT, fresh_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -23,12 +20,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def demo(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"):
-        env.pop(name, None)
     # Only the database's place differs from a clean clone: the repo's db.sqlite3 is a
     # developer's own.
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    env = fresh_environment(DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}")
     log = tmp_path / "demo.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
